@@ -1,0 +1,159 @@
+"""Typed settings, read lazily from the environment.
+
+Every setting Fanout reads is declared here, once, with its type, default and meaning; nothing else in
+the code reads ``os.environ`` for configuration. Settings are read on first use (``get_settings()``),
+never at import time, so the Functions host can index the app before its settings exist, and tests can
+change the environment and call ``get_settings.cache_clear()``.
+
+``settings.example.env`` at the repository root documents every key; a test keeps the two in step.
+In the Function App the same names are app settings (see ``infra/app/function.bicep``).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigurationError
+
+
+class ExecutorKind(StrEnum):
+    """Where agents run: local processes on this machine, or Azure Batch pools."""
+
+    LOCAL = "local"
+    BATCH = "batch"
+
+
+class PoolKind(StrEnum):
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+class ComputeTarget(BaseModel):
+    """What a ``compute:`` name of the spec maps to when the Batch executor is used."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pool_id: str = Field(description="Azure Batch pool id, e.g. 'fanout-cpu'.")
+    kind: PoolKind = Field(default=PoolKind.CPU, description="cpu or gpu.")
+    vm_size: str = Field(default="Standard_D4s_v5", description="The pool's VM size (informational).")
+    cores: int = Field(default=4, ge=1, description="vCPUs per node: default workers per node on CPU pools.")
+    gpus: int = Field(default=0, ge=0, description="GPUs per node: default workers per node on GPU pools.")
+
+
+class TelemetryExporter(StrEnum):
+    NONE = "none"
+    CONSOLE = "console"
+    OTLP = "otlp"
+    AZURE_MONITOR = "azure_monitor"
+
+
+class Settings(BaseSettings):
+    """All of Fanout's settings; environment variables are ``FANOUT_<FIELD>`` unless aliased."""
+
+    model_config = SettingsConfigDict(env_prefix="FANOUT_", extra="ignore", frozen=True)
+
+    # --- storage -------------------------------------------------------------------------------
+    storage_connection_string: str | None = Field(
+        default=None,
+        description="Connection string of the storage account (Azurite locally). When unset and no "
+        "account URLs are set either, the CLI and the test session start Azurite themselves.",
+    )
+    storage_blob_url: str | None = Field(default=None, description="Blob endpoint for identity-based access.")
+    storage_queue_url: str | None = Field(
+        default=None, description="Queue endpoint for identity-based access."
+    )
+    storage_table_url: str | None = Field(
+        default=None, description="Table endpoint for identity-based access."
+    )
+    storage_client_id: str | None = Field(
+        default=None,
+        description="Client id of the user-assigned managed identity to use for storage (and Batch); "
+        "unset means DefaultAzureCredential.",
+    )
+    default_datastore: str = Field(
+        default="workspaceblobstore",
+        description="What ${{default_datastore}} expands to; it maps to the 'data' container.",
+    )
+
+    # --- local tooling -------------------------------------------------------------------------
+    azurite_command: str | None = Field(
+        default=None,
+        description="Azurite executable; default: node_modules/.bin/azurite in the project, then PATH.",
+    )
+    home: Path = Field(
+        default=Path(".fanout"),
+        description="Local working folder for caches (snapshots, downloaded inputs) and agent work dirs.",
+    )
+
+    # --- compute -------------------------------------------------------------------------------
+    executor: ExecutorKind = Field(default=ExecutorKind.LOCAL, description="local or batch.")
+    compute_targets: dict[str, ComputeTarget] = Field(
+        default_factory=dict,
+        description='JSON object mapping compute names to Batch pools, e.g. {"gpu-cluster": '
+        '{"pool_id": "fanout-gpu", "kind": "gpu", "gpus": 1, "cores": 4}}. Names are matched without '
+        "an 'azureml:' prefix; unknown names use 'default' if present.",
+    )
+    batch_endpoint: str | None = Field(default=None, description="https://<account>.<region>.batch.azure.com")
+    batch_identity_resource_id: str | None = Field(
+        default=None, description="ARM id of the pools' user-assigned identity (resource file downloads)."
+    )
+    agent_package_url: str | None = Field(
+        default=None, description="Blob URL of the Fanout wheel that Batch nodes install."
+    )
+
+    # --- snapshots -----------------------------------------------------------------------------
+    snapshot_max_bytes: int = Field(default=300 * 1024 * 1024, ge=1, description="Snapshot size limit.")
+    snapshot_max_files: int = Field(default=2000, ge=1, description="Snapshot file-count limit.")
+
+    # --- orchestration / API -------------------------------------------------------------------
+    task_hub: str = Field(default="fanout", description="Durable task hub name (letters and digits).")
+    api_url: str | None = Field(default=None, description="Base URL of a Fanout HTTP API (CLI client).")
+    api_key: str | None = Field(default=None, description="Function key for the HTTP API (CLI client).")
+
+    # --- telemetry -----------------------------------------------------------------------------
+    telemetry: TelemetryExporter | None = Field(
+        default=None,
+        description="Trace/metric exporter; default: azure_monitor when a connection string is set, "
+        "otlp when OTEL_EXPORTER_OTLP_ENDPOINT is set, otherwise none.",
+    )
+    applicationinsights_connection_string: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("APPLICATIONINSIGHTS_CONNECTION_STRING"),
+        description="Application Insights connection string (read without the FANOUT_ prefix).",
+    )
+
+    @field_validator("compute_targets", mode="before")
+    @classmethod
+    def _parse_compute_targets(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @property
+    def uses_identity(self) -> bool:
+        """True when storage is reached with Entra ID (account URLs) rather than a connection string."""
+        return self.storage_connection_string is None and self.storage_blob_url is not None
+
+    @property
+    def storage_configured(self) -> bool:
+        return self.storage_connection_string is not None or self.storage_blob_url is not None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment on first call.
+
+    Raises:
+        ConfigurationError: a setting has a value of the wrong type.
+    """
+    try:
+        return Settings()
+    except (ValidationError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(f"invalid Fanout settings: {exc}") from exc
