@@ -1,0 +1,1 @@
+"""Executors that place agents on compute: local processes or Azure Batch (see :mod:`.base`)."""

@@ -1,0 +1,65 @@
+"""The executor interface: how a step's agents are started and stopped on some compute.
+
+Two implementations: :mod:`shared.compute.local` (agent processes on this machine) and
+:mod:`shared.compute.batch` (one Azure Batch job per step, ``instance_count`` agent tasks). Both start
+the *same program* with the same arguments — ``fanout agent --run R --job J --node-id N`` — which reads
+the run plan and the step's resolved inputs from storage and runs a parallel step's workers or a command
+job's command. Executors never look inside a step; they only place agents.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Protocol
+
+from pydantic import Field
+
+from shared.models import FrozenModel
+
+
+class AgentTask(FrozenModel):
+    """What an executor is asked to run: ``instance_count`` agents for one job of one run."""
+
+    run_id: str
+    job: str
+    instance_count: int = Field(default=1, ge=1, description="Agents (nodes) to start: node ids 0..n-1.")
+    compute: str | None = Field(default=None, description="The job's compute name (selects the pool).")
+    workers_per_agent: int | None = Field(
+        default=None, ge=1, description="max_concurrency_per_instance; None lets the agent decide."
+    )
+
+
+class AgentState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class AgentStatus(FrozenModel):
+    node_id: int
+    state: AgentState
+    exit_code: int | None = None
+    detail: str = Field(default="", description="What the executor knows, in words a user can act on.")
+
+
+def agent_argv(task: AgentTask, node_id: int) -> list[str]:
+    """The agent's command-line arguments (after the ``fanout`` program itself)."""
+    argv = ["agent", "--run", task.run_id, "--job", task.job, "--node-id", str(node_id)]
+    if task.workers_per_agent is not None:
+        argv += ["--workers", str(task.workers_per_agent)]
+    return argv
+
+
+class Executor(Protocol):
+    """Places agents on compute. Every method is idempotent: calling it twice does no harm."""
+
+    def start(self, task: AgentTask) -> None:
+        """Start the task's agents (a second call for the same run/job starts nothing new)."""
+
+    def stop(self, run_id: str, job: str) -> None:
+        """Stop every agent of the job (terminate processes / the Batch job)."""
+
+    def status(self, run_id: str, job: str) -> list[AgentStatus]:
+        """The state of each agent of the job, by node id."""

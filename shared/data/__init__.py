@@ -1,0 +1,1 @@
+"""Input resolution, MLTable reading, and partitioning inputs into mini-batch descriptors."""

@@ -1,0 +1,1 @@
+"""The engine-agnostic durable orchestrator, its activities, and the two engine adapters."""

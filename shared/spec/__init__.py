@@ -1,0 +1,1 @@
+"""The pipeline spec language: Azure ML YAML models, located loading, bindings, the job graph, freezing."""
