@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("APPLICATIONINSIGHTS_CONNECTION_STRING"),
         description="Application Insights connection string (read without the FANOUT_ prefix).",
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="OTLP/HTTP collector endpoint (standard OpenTelemetry variable, no FANOUT_ prefix).",
+    )
 
     @field_validator("compute_targets", mode="before")
     @classmethod
