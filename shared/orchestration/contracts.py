@@ -103,6 +103,21 @@ class StepProgress(FrozenModel):
         return self.dispatched and self.settled_mini_batches >= self.total_mini_batches
 
 
+class RunStatus(StrEnum):
+    """Status of a whole run (the run index and the API show it)."""
+
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    CANCEL_REQUESTED = "CancelRequested"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELED)
+
+
 class StepStatus(StrEnum):
     COMPLETED = "Completed"
     FAILED = "Failed"

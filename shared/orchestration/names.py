@@ -30,7 +30,10 @@ START_AGENTS: Final = "start_agents"
 READ_PROGRESS: Final = "read_progress"
 STOP_AGENTS: Final = "stop_agents"
 FINALIZE_STEP: Final = "finalize_step"
-SKIP_STEP: Final = "skip_step"
+#: Records jobs that never ran (skipped after an upstream failure, or canceled) with their reason.
+SKIP_STEPS: Final = "skip_steps"
+#: Marks a run as cancel-requested and asks each running step to stop (through the events queue).
+CANCEL_STEPS: Final = "cancel_steps"
 
 ACTIVITIES: Final = (
     SET_RUN_STATUS,
@@ -41,7 +44,8 @@ ACTIVITIES: Final = (
     READ_PROGRESS,
     STOP_AGENTS,
     FINALIZE_STEP,
-    SKIP_STEP,
+    SKIP_STEPS,
+    CANCEL_STEPS,
 )
 
 # --- external events -----------------------------------------------------------------------------

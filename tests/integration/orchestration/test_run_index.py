@@ -1,0 +1,54 @@
+"""The run index on Azurite: insert once, status updates, terminal statuses stick, listing order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.errors import NotFoundError
+from shared.orchestration import run_index
+from shared.orchestration.contracts import RunStatus
+from shared.plan import RunPlan
+from shared.storage import StorageClients
+
+
+def _plan(run_id: str) -> RunPlan:
+    return RunPlan(run_id=run_id, display_name="Demo", experiment_name="exp", jobs=[], source="p.yml")
+
+
+def test_add_is_idempotent_and_keeps_first_row(storage: StorageClients) -> None:
+    first = run_index.entry_for(_plan("idx-once"))
+    assert run_index.add_run(storage, first)
+    assert not run_index.add_run(storage, first.model_copy(update={"display_name": "other"}))
+    entry = run_index.get_run(storage, "idx-once")
+    assert entry.display_name == "Demo"
+    assert entry.status is RunStatus.QUEUED
+    assert entry.source == "p.yml"
+    assert entry.created_at.tzinfo is not None
+
+
+def test_status_updates_and_terminal_status_sticks(storage: StorageClients) -> None:
+    run_index.add_run(storage, run_index.entry_for(_plan("idx-status")))
+    run_index.set_status(storage, "idx-status", RunStatus.RUNNING)
+    assert run_index.get_run(storage, "idx-status").status is RunStatus.RUNNING
+    run_index.set_status(storage, "idx-status", RunStatus.FAILED, "job a failed")
+    run_index.set_status(storage, "idx-status", RunStatus.RUNNING)  # late replayed update
+    entry = run_index.get_run(storage, "idx-status")
+    assert entry.status is RunStatus.FAILED
+    assert entry.reason == "job a failed"
+    assert entry.display_name == "Demo"  # merge keeps the other fields
+
+
+def test_unknown_run_is_not_found(storage: StorageClients) -> None:
+    assert run_index.find_run(storage, "idx-missing") is None
+    with pytest.raises(NotFoundError, match="idx-missing"):
+        run_index.get_run(storage, "idx-missing")
+
+
+def test_list_is_newest_first(storage: StorageClients) -> None:
+    base = datetime(2030, 1, 1, tzinfo=UTC)
+    for offset, run_id in enumerate(["idx-list-a", "idx-list-b", "idx-list-c"]):
+        run_index.add_run(storage, run_index.entry_for(_plan(run_id), now=base + timedelta(days=offset)))
+    listed = [entry.run_id for entry in run_index.list_runs(storage, limit=2)]
+    assert listed == ["idx-list-c", "idx-list-b"]
