@@ -45,6 +45,18 @@ class ComputeTarget(BaseModel):
     vm_size: str = Field(default="Standard_D4s_v5", description="The pool's VM size (informational).")
     cores: int = Field(default=4, ge=1, description="vCPUs per node: default workers per node on CPU pools.")
     gpus: int = Field(default=0, ge=0, description="GPUs per node: default workers per node on GPU pools.")
+    task_slots: int = Field(
+        default=1, ge=1, description="The pool's taskSlotsPerNode; an agent task requires all of them."
+    )
+    containers: bool = Field(
+        default=True,
+        description="True when the pool has a container configuration: every agent task then runs in "
+        "a container (the job's environment image, else `image`).",
+    )
+    image: str = Field(
+        default="mcr.microsoft.com/mirror/docker/library/python:3.11-slim",
+        description="Container image for jobs whose environment names none (Python 3.11+).",
+    )
 
 
 class TelemetryExporter(StrEnum):
@@ -106,6 +118,11 @@ class Settings(BaseSettings):
     )
     agent_package_url: str | None = Field(
         default=None, description="Blob URL of the Fanout wheel that Batch nodes install."
+    )
+    batch_task_retries: int = Field(
+        default=2,
+        ge=-1,
+        description="Batch retries of a crashed agent task (maxTaskRetryCount; -1 = unlimited).",
     )
 
     # --- snapshots -----------------------------------------------------------------------------
