@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     task_hub: str = Field(default="fanout", description="Durable task hub name (letters and digits).")
     api_url: str | None = Field(default=None, description="Base URL of a Fanout HTTP API (CLI client).")
     api_key: str | None = Field(default=None, description="Function key for the HTTP API (CLI client).")
+    step_poll_seconds: float = Field(
+        default=2.0, gt=0, description="First wait of a running step between reads of its tallies."
+    )
+    step_poll_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest wait between reads (the wait grows up to it)."
+    )
 
     # --- telemetry -----------------------------------------------------------------------------
     telemetry: TelemetryExporter | None = Field(
