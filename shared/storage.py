@@ -104,6 +104,11 @@ def logs_path(run_id: str, job: str, *parts: str) -> str:
     return job_path(run_id, job, "logs", *parts)
 
 
+def manifest_path(run_id: str, job: str) -> str:
+    """A parallel step's mini-batch manifest (gzip JSON, written once by ``shared.data``)."""
+    return job_path(run_id, job, "manifest.json.gz")
+
+
 # --- clients --------------------------------------------------------------------------------------
 
 
