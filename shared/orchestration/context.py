@@ -10,7 +10,9 @@ adapters' docstrings); the orchestrator code never sees an engine type.
 Rules the orchestrators follow so that both engines replay them the same way:
 
 1. Every task created is yielded (alone, or inside ``when_all``/``when_any``) before the next one is
-   created — Durable Functions 1.x only schedules a task when it is yielded.
+   created — Durable Functions 1.x only schedules a task when it is yielded. Nothing is cancelled:
+   a timer that lost a race simply fires later and is ignored, and an event wait is kept and
+   re-used until its event arrives (a second waiter for the same name would compete for it).
 2. Failures of activities and sub-orchestrations arrive as :class:`TaskFailed` whichever engine runs
    the code: the adapters wrap the generator with :func:`normalize_failures`.
 3. No I/O, clock, randomness or settings reads: time is ``ctx.current_utc_datetime``; everything else
@@ -20,11 +22,13 @@ Rules the orchestrators follow so that both engines replay them the same way:
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, TypeAlias
 
+from pydantic import Field
+
 from shared.errors import OrchestrationError
+from shared.models import FrozenModel
 
 #: An engine's task object; opaque to orchestrators (compare with ``is``, pass back to the context).
 DurableTask: TypeAlias = object
@@ -38,21 +42,13 @@ class TaskFailed(OrchestrationError):
     """An activity or sub-orchestration failed (after its retries); ``message`` is the engine's text."""
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Retries of an activity, in seconds; converted to each engine's own retry type by the adapter.
+class RetryPolicy(FrozenModel):
+    """Retries of an activity, in seconds; converted to each engine's own retry type by the adapter."""
 
-    Attributes:
-        first_retry_seconds: delay before the first retry.
-        max_attempts: attempts in total, the first one included.
-        backoff: multiplier of the delay after each retry.
-        max_retry_seconds: cap on one delay.
-    """
-
-    first_retry_seconds: float = 1.0
-    max_attempts: int = 5
-    backoff: float = 2.0
-    max_retry_seconds: float = 30.0
+    first_retry_seconds: float = Field(default=1.0, gt=0, description="Delay before the first retry.")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts in total, the first one included.")
+    backoff: float = Field(default=2.0, ge=1, description="Multiplier of the delay after each retry.")
+    max_retry_seconds: float = Field(default=30.0, gt=0, description="Cap on one delay.")
 
 
 class DurableContext(Protocol):
@@ -99,9 +95,6 @@ class DurableContext(Protocol):
 
     def is_complete(self, task: DurableTask) -> bool:
         """True once the task has completed (successfully or not)."""
-
-    def cancel(self, task: DurableTask) -> None:
-        """Cancel a pending timer or event wait (a no-op where the engine cannot)."""
 
 
 def normalize_failures(

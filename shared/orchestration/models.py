@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field
 
 from shared.models import FrozenModel
+from shared.orchestration.context import RetryPolicy
 from shared.orchestration.contracts import (
     RunStatus,
     StepPlanned,
@@ -24,6 +25,7 @@ from shared.orchestration.contracts import (
     StepStatus,
 )
 from shared.plan import BlobData, JobPlan, RunPlan
+from shared.storage import logs_path
 
 
 class PollSettings(FrozenModel):
@@ -40,6 +42,9 @@ class PollSettings(FrozenModel):
 class PipelineInput(FrozenModel):
     plan: RunPlan
     poll: PollSettings = Field(default_factory=PollSettings)
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retries of activities that fail transiently."
+    )
 
 
 class StepLoop(FrozenModel):
@@ -61,6 +66,7 @@ class StepInput(FrozenModel):
     upstream_outputs: dict[str, dict[str, BlobData]] = Field(default_factory=dict)
     force_rerun: bool = False
     poll: PollSettings = Field(default_factory=PollSettings)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
     loop: StepLoop | None = Field(default=None, description="Set when continued as new.")
 
     @property
@@ -143,3 +149,16 @@ class PipelineView(FrozenModel):
     status: RunStatus
     running: list[str] = Field(default_factory=list)
     jobs: dict[str, StepStatus] = Field(default_factory=dict)
+
+
+def reused_result(prepared: StepPrepared) -> StepResult:
+    """The result of a step that reused an earlier run's outputs (what ``prepare_step`` records)."""
+    step = prepared.step
+    return StepResult(
+        step=step,
+        status=StepStatus.REUSED,
+        reason=f"Reused the outputs of run {prepared.reused_from} (same code, inputs and settings).",
+        outputs=prepared.outputs,
+        reused_from=prepared.reused_from,
+        logs=logs_path(step.run_id, step.job),
+    )
