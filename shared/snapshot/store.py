@@ -127,15 +127,26 @@ def store_snapshot(clients: StorageClients, pending: Sequence[PendingFile]) -> t
 
 def _ensure_object(container: ContainerClient, item: PendingFile) -> int | None:
     """Upload one file's content unless stored; the bytes sent, or None when it was already there."""
-    blob = container.get_blob_client(object_path(item.file.sha256))
-    if item.file.size >= _HEAD_FIRST_BYTES and blob.exists():
+    return put_if_absent(container, object_path(item.file.sha256), item.file.size, item.open)
+
+
+def put_if_absent(
+    container: ContainerClient, blob_name: str, size: int, open_data: Callable[[], IO[bytes]]
+) -> int | None:
+    """Write a content-addressed blob unless it exists; the bytes sent, or None when it was there.
+
+    Big files are checked with a HEAD first (no bytes wasted); small ones are sent with
+    ``If-None-Match: *`` and a conflict means "already stored". An existing blob is never replaced.
+    """
+    blob = container.get_blob_client(blob_name)
+    if size >= _HEAD_FIRST_BYTES and blob.exists():
         return None
-    with item.open() as handle:
+    with open_data() as handle:
         try:
-            blob.upload_blob(handle, length=item.file.size, overwrite=False, max_concurrency=2)
+            blob.upload_blob(handle, length=size, overwrite=False, max_concurrency=2)
         except ResourceExistsError:
             return None
-    return item.file.size
+    return size
 
 
 def hash_folder(

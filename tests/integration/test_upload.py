@@ -1,0 +1,192 @@
+"""Content-addressed uploads of a submission's code and data, the spec blob, and folder sync (Azurite)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from shared.errors import StorageError
+from shared.plan import DataInput, DataType, JobPlan, JobType, LiteralInput, LiteralType, LocalData, RunPlan
+from shared.snapshot import HashCache, snapshot_id_of_folder
+from shared.storage import Container, StorageClients
+from shared.upload import (
+    FolderSync,
+    Submission,
+    SubmissionUploader,
+    read_spec_overrides,
+    submit_spec,
+    upload_folder,
+)
+
+
+@dataclass(frozen=True)
+class Use:
+    """Stands in for shared.spec.PathUse (what bundle_file passes to rewrite)."""
+
+    kind: str
+    path: Path
+
+
+def aged(path: Path) -> Path:
+    """Backdate a file so the hash cache may keep it (files written this instant are not cached)."""
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns - 10_000_000_000))
+    return path
+
+
+def data_blob(storage: StorageClients, uri: str) -> bytes:
+    path = uri.removeprefix("azureml://datastores/workspaceblobstore/paths/")
+    return storage.container(Container.DATA).download_blob(path).readall()
+
+
+def test_a_data_file_is_uploaded_once_and_a_one_byte_change_is_seen(
+    storage: StorageClients, tmp_path: Path
+) -> None:
+    source = tmp_path / "iris.csv"
+    source.write_text(f"a,b\n1,{uuid.uuid4().hex}\n")
+    aged(source)
+    with HashCache(tmp_path / "hashes.sqlite") as cache:
+        first = SubmissionUploader(storage, cache=cache).upload_data(source)
+        assert first.uri.startswith("azureml://datastores/workspaceblobstore/paths/uploads/sha256-")
+        assert first.uri.endswith("/iris.csv")
+        assert (first.uploaded_files, first.uploaded_bytes) == (1, source.stat().st_size)
+        assert data_blob(storage, first.uri) == source.read_bytes()
+
+        again = SubmissionUploader(storage, cache=cache).upload_data(source)
+        assert again.uri == first.uri
+        assert (again.uploaded_files, again.uploaded_bytes) == (0, 0)
+        assert cache.hits == 1  # not re-hashed: (path, size, mtime) unchanged
+
+    source.write_text(source.read_text()[:-2] + "X\n")  # one byte changed: same path, same size
+    with HashCache(tmp_path / "hashes.sqlite") as cache:
+        changed = SubmissionUploader(storage, cache=cache).upload_data(source)
+    assert changed.uri != first.uri
+    assert changed.uploaded_files == 1
+    assert data_blob(storage, changed.uri) == source.read_bytes()
+
+
+def make_folder(root: Path) -> Path:
+    marker = uuid.uuid4().hex
+    for rel, text in {
+        "MLTable": "paths:\n  - pattern: ./*.csv\n",
+        "a.csv": marker,
+        "sub/b.csv": "2",
+        ".hidden": "h",
+    }.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    return root
+
+
+def test_a_data_folder_keeps_its_layout_under_its_tree_hash(storage: StorageClients, tmp_path: Path) -> None:
+    folder = make_folder(tmp_path / "table")
+    uploader = SubmissionUploader(storage, cache=HashCache(None))
+    record = uploader.upload_data(folder)
+    prefix = record.uri.removeprefix("azureml://datastores/workspaceblobstore/paths/")
+    assert prefix == f"uploads/{record.content_id}"
+    names = sorted(
+        b.name for b in storage.container(Container.DATA).list_blobs(name_starts_with=prefix + "/")
+    )
+    assert names == [f"{prefix}/{n}" for n in (".hidden", "MLTable", "a.csv", "sub/b.csv")]
+    assert record.uploaded_files == 4
+    assert uploader.upload_data(folder) is record  # the same path in one submission: once
+
+    again = SubmissionUploader(storage, cache=HashCache(None)).upload_data(folder)
+    assert again.uri == record.uri
+    assert again.uploaded_files == 0
+
+    (folder / "sub" / "b.csv").write_text("3")
+    changed = SubmissionUploader(storage, cache=HashCache(None)).upload_data(folder)
+    assert changed.content_id != record.content_id
+    assert changed.uploaded_files == 4  # a new prefix holds the whole new version
+
+
+def test_an_interrupted_folder_upload_resumes_with_what_is_missing(
+    storage: StorageClients, tmp_path: Path
+) -> None:
+    folder = make_folder(tmp_path / "table")
+    first = SubmissionUploader(storage, cache=HashCache(None)).upload_data(folder)
+    container = storage.container(Container.DATA)
+    container.delete_blob(f".fanout/uploads/{first.content_id}.json")  # as if it died before the marker
+    container.delete_blob(f"uploads/{first.content_id}/a.csv")  # ... and before this file
+    resumed = SubmissionUploader(storage, cache=HashCache(None)).upload_data(folder)
+    assert resumed.uploaded_files == 1
+    assert container.get_blob_client(f".fanout/uploads/{first.content_id}.json").exists()
+
+
+def test_rewrite_snapshots_code_and_uploads_data(storage: StorageClients, tmp_path: Path) -> None:
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "score.py").write_text(f"# {uuid.uuid4().hex}\n")
+    data = tmp_path / "in.txt"
+    data.write_text(uuid.uuid4().hex)
+    uploader = SubmissionUploader(storage, cache=HashCache(None))
+    code_uri = uploader.rewrite(Use("code", code))
+    assert code_uri == f"azureml://datastores/snapshots/paths/{snapshot_id_of_folder(code)}"
+    assert uploader.rewrite(Use("code", code)) == code_uri
+    assert uploader.rewrite(Use("data", data)).endswith("/in.txt")
+    assert [r.kind for r in uploader.records] == ["code", "data"]
+
+
+def test_overrides_naming_local_data_are_uploaded_and_rewritten(
+    storage: StorageClients, tmp_path: Path
+) -> None:
+    data = tmp_path / "other.csv"
+    data.write_text(uuid.uuid4().hex)
+    plan = RunPlan(
+        run_id="r",
+        inputs={
+            "table": DataInput(type=DataType.URI_FILE, source=LocalData(path=str(data))),
+            "rate": LiteralInput(type=LiteralType.NUMBER, value=0.5),
+        },
+        jobs=[JobPlan(name="j", type=JobType.COMMAND)],
+    )
+    uploader = SubmissionUploader(storage, cache=HashCache(None))
+    rewritten = uploader.rewrite_overrides(plan, {"inputs.table": "./other.csv", "rate": "0.5"})
+    assert rewritten["rate"] == "0.5"
+    assert rewritten["inputs.table"].endswith("/other.csv")
+    assert data_blob(storage, rewritten["inputs.table"]) == data.read_bytes()
+
+
+def test_submit_spec_uploads_the_spec_with_its_overrides(storage: StorageClients) -> None:
+    text = f"# {uuid.uuid4().hex}\ntype: pipeline\njobs: {{}}\n"
+    submission = Submission(spec_text=text, source="/w/my pipeline.yml", overrides={"inputs.x": "1"})
+    name = submit_spec(storage, submission)
+    assert name.startswith("submitted/")
+    assert name.endswith(".yml")
+    assert "-my-pipeline-" in name
+    specs = storage.container(Container.SPECS)
+    assert specs.download_blob(name).readall().decode() == text
+    assert read_spec_overrides(storage, name) == {"inputs.x": "1"}
+
+    plain = submit_spec(storage, Submission(spec_text=text + "#\n", source="p.yml"))
+    assert read_spec_overrides(storage, plain) == {}
+    assert read_spec_overrides(storage, "submitted/none.yml") == {}
+    with pytest.raises(StorageError, match="more than the 7168 that fit in blob metadata"):
+        submit_spec(storage, Submission(spec_text=text, source="p.yml", overrides={"x": "y" * 8000}))
+
+
+def test_folder_sync_sends_only_new_and_changed_files(storage: StorageClients, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    (logs / "sub").mkdir(parents=True)
+    (logs / "a.txt").write_text("1")
+    (logs / "sub" / "b.txt").write_text("2")
+    prefix = f"run-{uuid.uuid4().hex}/job/logs/user"
+    sync = FolderSync(storage, logs, Container.RUNS, prefix)
+    assert sync.sync() == 2
+    assert sync.sync() == 0
+    (logs / "a.txt").write_text("1 and more")
+    (logs / "c.txt").write_text("3")
+    assert sync.sync() == 2
+    runs = storage.container(Container.RUNS)
+    assert runs.download_blob(f"{prefix}/a.txt").readall() == b"1 and more"
+    assert sorted(b.name for b in runs.list_blobs(name_starts_with=prefix)) == [
+        f"{prefix}/a.txt",
+        f"{prefix}/c.txt",
+        f"{prefix}/sub/b.txt",
+    ]
+    assert upload_folder(storage, tmp_path / "missing", Container.RUNS, prefix) == 0
