@@ -18,6 +18,7 @@ Tables
     ``fanoutminibatches``  one record per mini-batch and attempt; repeated deliveries cannot double-count
     ``fanouttallies``      per-step tallies
     ``fanoutreceipts``     blob-trigger receipts of the local host (a blob version is handled once)
+    ``fanoutreuse``        step reuse index: fingerprint -> runs whose completed outputs can be reused
 
 Everything else asks this module for names and paths; no other module spells a container name.
 """
@@ -62,6 +63,7 @@ class Table(StrEnum):
     MINIBATCHES = "fanoutminibatches"
     TALLIES = "fanouttallies"
     RECEIPTS = "fanoutreceipts"
+    REUSE = "fanoutreuse"
 
 
 EVENTS_QUEUE = "fanout-events"
