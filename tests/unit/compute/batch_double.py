@@ -40,6 +40,8 @@ class StaticToken:
 
 @dataclass
 class Reply:
+    """A scripted answer: JSON ``body`` (or raw bytes), status and headers."""
+
     status: int = 200
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -126,7 +128,10 @@ class BatchDouble(HttpTransport):  # type: ignore[type-arg]
 
     @staticmethod
     def _response(request: HttpRequest, reply: Reply) -> HttpResponse:
-        content = b"" if reply.body is None else json.dumps(reply.body).encode()
+        if isinstance(reply.body, bytes):
+            content = reply.body
+        else:
+            content = b"" if reply.body is None else json.dumps(reply.body).encode()
         headers = CaseInsensitiveDict({"content-type": JSON_TYPE, "request-id": "r", **reply.headers})
         response = HttpResponseImpl(
             request=request,
