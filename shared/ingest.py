@@ -31,7 +31,7 @@ from shared.orchestration.client import DurableClient, start_run
 from shared.orchestration.names import instance_id_for
 from shared.plan import CodeRef, DataInput, LocalData, RunPlan
 from shared.storage import Container, StorageClients
-from shared.telemetry import start_span
+from shared.telemetry import inject_trace_context, start_span
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +145,10 @@ def ingest_spec_blob(clients: StorageClients, durable: DurableClient, blob_name:
         return IngestOutcome(IngestStatus.IGNORED, name)
     etag = str(download.properties.etag)
     run_id = run_id_for_blob(name, etag)
-    with start_span("fanout.ingest_spec", attributes={"fanout.blob": name, "fanout.run_id": run_id}):
+    # The uploader may put its trace context into the blob's metadata: the run then joins its trace.
+    metadata = dict(download.properties.metadata or {})
+    attributes = {"fanout.blob": name, "fanout.run_id": run_id}
+    with start_span("fanout.ingest_spec", carrier=metadata, attributes=attributes):
         if _already_started(durable, run_id):
             logger.info("specs/%s (ETag %s) already started run %s; nothing to do", name, etag, run_id)
             return IngestOutcome(IngestStatus.ALREADY_STARTED, name, run_id)
@@ -153,6 +156,7 @@ def ingest_spec_blob(clients: StorageClients, durable: DurableClient, blob_name:
             plan = _compile(data, name, run_id)
         except FanoutError as error:
             return _reject(clients, name, etag, error)
+        plan = plan.model_copy(update={"trace": inject_trace_context()})
         started = start_run(clients, durable, plan)
     _remove_stale_error(clients, name)
     logger.info("specs/%s started run %s", name, started)

@@ -266,6 +266,11 @@ class RunPlan(FrozenModel):
     jobs: list[JobPlan] = Field(description="Jobs in a topological order.")
     source: str = Field(default="", description="Where the spec came from (file path or blob name).")
     warnings: list[str] = Field(default_factory=list, description="Validation warnings, printed at submit.")
+    trace: dict[str, str] = Field(
+        default_factory=dict,
+        description="W3C trace context of the run's root span ({'traceparent': ...}), set at submit; "
+        "orchestration, agents and mini-batch spans continue this trace (see shared.telemetry).",
+    )
 
     def job(self, name: str) -> JobPlan:
         """The job called ``name``. Raises KeyError when there is none."""

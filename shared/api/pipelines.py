@@ -32,7 +32,7 @@ from shared.api.runs import run_url
 from shared.errors import ApiError, SpecError
 from shared.ingest import attach_snapshot, new_run_id, require_no_local_files
 from shared.orchestration.client import start_run
-from shared.telemetry import start_span
+from shared.telemetry import inject_trace_context, start_span
 
 logger = logging.getLogger(__name__)
 
@@ -177,6 +177,7 @@ def submit_pipeline(
             raise result
         plan = attach_snapshot(result, snapshot_id)
         require_no_local_files(plan)
+        plan = plan.model_copy(update={"trace": inject_trace_context()})
         started = start_run(context.clients, context.require_durable(), plan)
     logger.info("run %s submitted over HTTP from %s", started, submission.source)
     url = run_url(api_base, started)

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from shared.api.context import ApiContext
 from shared.api.http import ApiRequest, ApiResponse, error_response, json_response
 from shared.errors import ApiError, FanoutError
+from shared.telemetry import attached_trace_context
 
 logger = logging.getLogger(__name__)
 
@@ -109,9 +110,13 @@ def match_route(routes: list[Route], method: str, path: str) -> tuple[Route, dic
 
 
 def dispatch(route: Route, context: ApiContext, request: ApiRequest) -> ApiResponse:
-    """Run the route's handler; FanoutErrors become their JSON answers, anything else a 500."""
+    """Run the route's handler; FanoutErrors become their JSON answers, anything else a 500.
+
+    A ``traceparent`` header of the caller becomes the parent of the handler's spans.
+    """
     try:
-        return route.handler(context, request)
+        with attached_trace_context(request.headers):  # a client's traceparent: one trace end to end
+            return route.handler(context, request)
     except FanoutError as exc:
         logger.info("%s %s -> %s: %s", request.method, route.name, type(exc).__name__, exc.message)
         return error_response(exc)
