@@ -14,7 +14,9 @@ import click
 from shared.errors import FanoutError
 
 #: command name -> "module:attribute" of a click command. Add one line per command.
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "validate": "shared.cli.validate:validate",
+}
 
 
 class LazyGroup(click.Group):

@@ -1,1 +1,14 @@
-"""The pipeline spec language: Azure ML YAML models, located loading, bindings, the job graph, freezing."""
+"""The pipeline spec language: Azure ML YAML models, located loading, bindings, the job graph, freezing.
+
+Public API::
+
+    compile_file(path, *, run_id, overrides={}) -> RunPlan
+    compile_text(text, *, source, base_dir=None, run_id, overrides={}) -> RunPlan
+    bundle_file(path, rewrite=None) -> str
+
+Both compile functions raise :class:`shared.errors.SpecError` carrying every located issue.
+"""
+
+from shared.spec.compiler import compile_file, compile_text
+
+__all__ = ["compile_file", "compile_text"]
