@@ -121,14 +121,20 @@ def container_settings(submission: JobSubmission) -> batch_models.BatchTaskConta
 
 def common_settings(submission: JobSubmission) -> dict[str, str]:
     """Environment variables every task of the step gets."""
-    return {
+    values = {
         **submission.settings,
         "FANOUT_EXECUTOR": "batch",
         "FANOUT_RUN_ID": submission.task.run_id,
         "FANOUT_JOB": submission.task.job,
-        "FANOUT_GPU_COUNT": str(submission.gpus if submission.kind is PoolKind.GPU else 0),
         "PYTHONUNBUFFERED": "1",
     }
+    # The agent gives each worker one GPU; tell it how many the node has (a GPU target without a
+    # count leaves it to nvidia-smi on the node).
+    if submission.kind is PoolKind.CPU:
+        values["FANOUT_GPU_COUNT"] = "0"
+    elif submission.gpus > 0:
+        values["FANOUT_GPU_COUNT"] = str(submission.gpus)
+    return values
 
 
 def build_job(submission: JobSubmission) -> batch_models.BatchJobCreateOptions:
