@@ -57,7 +57,8 @@ class Watch:
 
 def receipt_key(watch: str, container: Container, blob: str, etag: str) -> str:
     """Row key of one blob version's receipt (a hash: blob names may hold characters keys cannot)."""
-    return hashlib.sha256(f"{watch}\n{container.value}/{blob}\n{etag}".encode()).hexdigest()
+    version = etag.strip('"')  # listings and uploads quote ETags differently
+    return hashlib.sha256(f"{watch}\n{container.value}/{blob}\n{version}".encode()).hexdigest()
 
 
 class BlobPoller:

@@ -81,7 +81,9 @@ class ApiServer:
 
     def start(self) -> ApiServer:
         """Serve in a background thread; returns self."""
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fanout-api", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fanout-api", daemon=True
+        )
         self._thread.start()
         logger.info("API listening on %s/api/", self.url)
         return self
