@@ -168,13 +168,22 @@ def _listing(clients: StorageClients, name: str) -> list[tuple[AssetVersionInfo,
         metadata = {k: unquote(v) for k, v in (blob.metadata or {}).items()}
         info = AssetVersionInfo(
             version=version,
-            created_at=blob.creation_time or blob.last_modified,
+            created_at=_created_at(metadata, blob.creation_time or blob.last_modified),
             run_id=metadata.get("run_id"),
             job=metadata.get("job"),
         )
         found.append((info, metadata))
     found.sort(key=lambda item: _version_order(item[0]))
     return found
+
+
+def _created_at(metadata: dict[str, str], fallback: datetime) -> datetime:
+    """When a version was created: to the microsecond from its metadata (the blob's own creation time
+    has one-second resolution, too coarse to order versions registered in quick succession)."""
+    try:
+        return datetime.fromisoformat(metadata["created_at"])
+    except (KeyError, ValueError):
+        return fallback
 
 
 def list_versions(clients: StorageClients, name: str) -> list[AssetVersionInfo]:
@@ -211,13 +220,13 @@ def get_asset(clients: StorageClients, name: str, version: str | None = None) ->
 def list_assets(clients: StorageClients) -> list[AssetSummary]:
     """Every data asset with its latest version, sorted by name (JSON-ready for the HTTP API)."""
     grouped: dict[str, list[AssetVersionInfo]] = {}
-    for blob in _container(clients).list_blobs():
+    for blob in _container(clients).list_blobs(include=["metadata"]):
         name, _, rest = blob.name.partition("/")
         if not rest.endswith(".json") or "/" in rest:
             continue
-        info = AssetVersionInfo(
-            version=rest[: -len(".json")], created_at=blob.creation_time or blob.last_modified
-        )
+        metadata = {k: unquote(v) for k, v in (blob.metadata or {}).items()}
+        created = _created_at(metadata, blob.creation_time or blob.last_modified)
+        info = AssetVersionInfo(version=rest[: -len(".json")], created_at=created)
         grouped.setdefault(name, []).append(info)
     summaries = []
     for name in sorted(grouped):
@@ -294,7 +303,7 @@ def register_asset(
             description=description,
             lineage=lineage,
         )
-        metadata = {"location": quote(asset.uri, safe="")}
+        metadata = {"location": quote(asset.uri, safe=""), "created_at": quote(asset.created_at.isoformat())}
         if lineage is not None:
             metadata |= {
                 k: quote(v, safe="")
