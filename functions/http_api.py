@@ -33,10 +33,13 @@ def to_api_request(req: func.HttpRequest) -> ApiRequest:
 
 
 def to_http_response(answer: ApiResponse) -> func.HttpResponse:
+    """The Functions response of an answer (the worker sets Content-Type from ``mimetype``)."""
     return func.HttpResponse(
         body=answer.body,
         status_code=answer.status,
-        headers={**answer.headers, "Content-Type": answer.content_type},
+        headers=dict(answer.headers),
+        mimetype=answer.content_type.split(";", 1)[0].strip(),
+        charset="utf-8",
     )
 
 
