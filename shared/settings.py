@@ -119,6 +119,12 @@ class Settings(BaseSettings):
     agent_package_url: str | None = Field(
         default=None, description="Blob URL of the Fanout wheel that Batch nodes install."
     )
+    gpu_count: int | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs of this node for the agent (one per worker via CUDA_VISIBLE_DEVICES); unset: "
+        "counted with nvidia-smi, 0 when it is absent.",
+    )
     batch_task_retries: int = Field(
         default=2,
         ge=-1,

@@ -15,6 +15,7 @@ from shared.errors import FanoutError
 
 #: command name -> "module:attribute" of a click command. Add one line per command.
 COMMANDS: dict[str, str] = {
+    "agent": "shared.cli.agent:agent",
     "assets": "shared.cli.assets:assets",
     "validate": "shared.cli.validate:validate",
 }

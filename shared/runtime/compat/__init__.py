@@ -1,0 +1,1 @@
+"""Modules that Azure ML entry scripts import, made available on the workers' ``sys.path`` only."""

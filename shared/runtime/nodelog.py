@@ -1,0 +1,167 @@
+"""What an agent writes into its node's local log folder (uploaded by ``logs.LogUploader``).
+
+- ``sys/node/<node>/_main.txt``: the agent's own lines (workers started, exits with return codes,
+  timeouts, init failures, stop requests).
+- ``sys/node/<node>/<process>.txt``: one line per mini-batch picked / completed by that process.
+- ``sys/job_report/processed_mini-batches.csv``: one row per attempt (no header: the shared blob has it).
+- ``sys/perf/<node>/node_resource_usage.csv``: :class:`ResourceMonitor` samples (psutil).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from shared.runtime.logs import PROCESSED_CSV
+
+logger = logging.getLogger(__name__)
+
+PERF_COLUMNS = (
+    "Time (UTC)",
+    "CPU %",
+    "Memory Total MB",
+    "Memory Available MB",
+    "Memory Used MB",
+    "Memory %",
+    "Disk Read MB",
+    "Disk Write MB",
+    "Network Sent MB",
+    "Network Received MB",
+    "Processes",
+)
+
+
+def _stamp(moment: datetime | None = None) -> str:
+    return (moment or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+class NodeLog:
+    """Thread-safe appenders for one node's local log files."""
+
+    def __init__(self, logs_root: Path, node_id: int) -> None:
+        self.root = logs_root
+        self.node_id = node_id
+        self._lock = threading.Lock()
+
+    def _append(self, relative: str, text: str) -> None:
+        path = self.root / relative
+        with self._lock:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write(text)
+
+    def main(self, message: str, *args: object) -> None:
+        """A line in ``_main.txt`` (also logged at INFO for the agent's console)."""
+        text = message % args if args else message
+        logger.info("node %d: %s", self.node_id, text)
+        self._append(f"sys/node/{self.node_id}/_main.txt", f"{_stamp()} {text}\n")
+
+    def process(self, process: str, message: str) -> None:
+        self._append(f"sys/node/{self.node_id}/{process}.txt", f"{_stamp()} {message}\n")
+
+    def attempt(
+        self,
+        *,
+        index: int,
+        picked: int,
+        process: str,
+        started: datetime,
+        total: int,
+        succeeded: int,
+        failed: int,
+        elapsed: float,
+        process_seconds: float,
+        run_seconds: float,
+        status: str,
+        error_category: str,
+        error_message: str,
+        detail: dict[str, Any],
+    ) -> None:
+        """One row of ``processed_mini-batches.csv``."""
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(
+            [
+                index,
+                picked,
+                self.node_id,
+                process,
+                _stamp(started),
+                total,
+                succeeded,
+                failed,
+                f"{elapsed:.3f}",
+                f"{process_seconds:.3f}",
+                f"{run_seconds:.3f}",
+                status,
+                error_category,
+                error_message.replace("\n", " ")[:500],
+                json.dumps(detail, default=str)[:1000],
+            ]
+        )
+        self._append(PROCESSED_CSV, buffer.getvalue())
+
+
+class ResourceMonitor:
+    """Samples the node's resource usage every ``interval`` seconds into ``node_resource_usage.csv``."""
+
+    def __init__(self, logs_root: Path, node_id: int, interval: float) -> None:
+        self.path = logs_root / f"sys/perf/{node_id}/node_resource_usage.csv"
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="resource-monitor", daemon=True)
+
+    def start(self) -> None:
+        if self.interval <= 0:
+            return  # resource_monitor_interval 0 disables perf logs
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("w", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerow(PERF_COLUMNS)
+        psutil.cpu_percent(None)  # prime the CPU counter
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.sample()
+            except Exception:  # a failed sample must not stop the agent
+                logger.debug("resource sample failed", exc_info=True)
+
+    def sample(self) -> None:
+        mb = 1024 * 1024
+        memory = psutil.virtual_memory()
+        disk = psutil.disk_io_counters()
+        net = psutil.net_io_counters()
+        row = [
+            _stamp(),
+            psutil.cpu_percent(None),
+            round(memory.total / mb),
+            round(memory.available / mb),
+            round(memory.used / mb),
+            memory.percent,
+            round(disk.read_bytes / mb, 1) if disk else "",
+            round(disk.write_bytes / mb, 1) if disk else "",
+            round(net.bytes_sent / mb, 1) if net else "",
+            round(net.bytes_recv / mb, 1) if net else "",
+            len(psutil.pids()),
+        ]
+        with self.path.open("a", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerow(row)
+
+
+def monotonic_to_datetime(moment: float) -> datetime:
+    """A ``time.monotonic()`` reading as a UTC datetime (for events timed with the monotonic clock)."""
+    return datetime.fromtimestamp(time.time() - (time.monotonic() - moment), UTC)

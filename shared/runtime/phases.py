@@ -1,0 +1,225 @@
+"""The phases of a parallel step, as plain functions (the orchestration wraps them as durable activities).
+
+Every phase is idempotent: an activity may run twice (a retry after a timeout, a replay of a crashed
+worker), so each one checks the step document first and resumes rather than repeats.
+
+- :func:`plan_step` partitions the input (``shared.data``), stores the manifest once, creates the
+  step's queue and writes the step document (how many mini-batches, how many per message).
+- :func:`dispatch_step` enqueues the mini-batch ranges, several mini-batches per message and several
+  sends in flight, checkpointing how far it got; a second call resumes from the checkpoint.
+- :func:`read_progress` is :func:`shared.runtime.records.read_progress`.
+- :func:`stop_step` sets the stop flag agents poll, stops the executor's agents and drains the queue.
+- :func:`finalize_step` commits the ``append_row_to`` output in mini-batch order, writes
+  ``job_result.txt`` / ``job_error.txt`` and the last progress line, deletes the queue, and stores
+  ``result.json``. It does not register assets (the registry does that after it, on success).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.queue import QueueClient
+
+from shared.compute.base import Executor
+from shared.errors import ExecutionError
+from shared.orchestration.contracts import StepFinalize, StepPlanned, StepRef, StepResult, StepStatus
+from shared.plan import BlobData, JobPlan, ParallelSettings
+from shared.policy import NO_RESULT_MESSAGE
+from shared.runs import load_plan, load_step_definition, save_step_result
+from shared.runtime import inputs, logs, reports
+from shared.runtime.appendrow import append_row_location, commit_output, output_target
+from shared.runtime.messages import MAX_MINI_BATCHES_PER_MESSAGE, WorkMessage
+from shared.runtime.records import (
+    read_progress,
+    read_records,
+    read_step_document,
+    request_stop,
+    update_step_document,
+)
+from shared.storage import StorageClients, logs_path, work_queue_name
+from shared.telemetry import inject_trace_context
+
+logger = logging.getLogger(__name__)
+
+#: Sends in flight while dispatching (one queue takes ~2,000 messages/s; one HTTP call ~ms).
+DISPATCH_THREADS = 8
+#: Messages between two checkpoints of the dispatch position.
+DISPATCH_CHECKPOINT = 512
+
+__all__ = ["dispatch_step", "finalize_step", "plan_step", "read_progress", "stop_step"]
+
+
+def _parallel_job(clients: StorageClients, step: StepRef) -> tuple[JobPlan, ParallelSettings]:
+    job = load_plan(clients, step.run_id).job(step.job)
+    if job.parallel is None:
+        raise ExecutionError(f"job {step.job} is not a parallel job", run_id=step.run_id, job=step.job)
+    return job, job.parallel
+
+
+def mini_batches_per_message(total: int, parallelism: int) -> int:
+    """How many mini-batches one work message carries.
+
+    Enough messages that every worker gets several (load spreads across nodes), few enough that dispatch
+    of 100,000 mini-batches is a few thousand sends: ``total / (4 × parallelism)``, within 1..32.
+    """
+    if total <= 0:
+        return 1
+    return max(1, min(MAX_MINI_BATCHES_PER_MESSAGE, total // max(1, 4 * parallelism)))
+
+
+def plan_step(clients: StorageClients, step: StepRef) -> StepPlanned:
+    """Partition the step's input into mini-batches, store the manifest, create the queue."""
+    queue_name = work_queue_name(step.run_id, step.job)
+    document = read_step_document(clients, step)
+    if document is not None and document.planned_at is not None:
+        return StepPlanned(
+            step=step, mini_batches=document.total_mini_batches, items=document.total_items, queue=queue_name
+        )
+    job, parallel = _parallel_job(clients, step)
+    definition = load_step_definition(clients, step)
+    began = time.monotonic()
+    manifest = inputs.plan(clients, job, definition)
+    inputs.save_manifest(clients, step, manifest)
+    total = len(manifest.mini_batches)
+    _create_queue(clients.queue_client(queue_name))
+    workers = parallel.max_concurrency_per_instance or 2
+    update_step_document(
+        clients,
+        step,
+        total_mini_batches=total,
+        total_items=manifest.total_items,
+        planned_at=datetime.now(UTC),
+        mini_batches_per_message=mini_batches_per_message(total, parallel.instance_count * workers),
+    )
+    logs.write_text(clients, step, "readme.txt", logs.README)
+    logs.append_line(
+        clients,
+        step,
+        logs.MASTER_ROLE,
+        f"Planned {total} mini-batches ({_items(manifest.total_items)}) from input "
+        f"{parallel.input_data!r} in {time.monotonic() - began:.1f} seconds.",
+    )
+    return StepPlanned(step=step, mini_batches=total, items=manifest.total_items, queue=queue_name)
+
+
+def dispatch_step(clients: StorageClients, step: StepRef) -> StepPlanned:
+    """Enqueue every mini-batch of a planned step; resumes where an interrupted call stopped."""
+    queue_name = work_queue_name(step.run_id, step.job)
+    document = read_step_document(clients, step)
+    if document is None or document.planned_at is None:
+        raise ExecutionError(
+            f"step {step.run_id}/{step.job} is not planned: run plan_step first",
+            run_id=step.run_id,
+            job=step.job,
+        )
+    planned = StepPlanned(
+        step=step, mini_batches=document.total_mini_batches, items=document.total_items, queue=queue_name
+    )
+    if document.dispatched:
+        return planned
+    began = time.monotonic()
+    _create_queue(clients.queue_client(queue_name))
+    logs.ensure_processed_csv(clients, step)
+    carrier = inject_trace_context()
+    total, per_message = document.total_mini_batches, document.mini_batches_per_message
+    starts = list(range(document.dispatched_through, total, per_message))
+    local = threading.local()
+
+    def send(start: int) -> None:
+        if not hasattr(local, "client"):
+            local.client = clients.queue_client(queue_name)
+        message = WorkMessage(
+            run_id=step.run_id,
+            job=step.job,
+            start=start,
+            end=min(start + per_message, total),
+            traceparent=carrier.get("traceparent"),
+            tracestate=carrier.get("tracestate"),
+        )
+        local.client.send_message(message.model_dump_json(exclude_none=True), time_to_live=-1)
+
+    with ThreadPoolExecutor(max_workers=DISPATCH_THREADS) as pool:
+        for offset in range(0, len(starts), DISPATCH_CHECKPOINT):
+            chunk = starts[offset : offset + DISPATCH_CHECKPOINT]
+            list(pool.map(send, chunk))
+            through = min(chunk[-1] + per_message, total)
+            update_step_document(clients, step, dispatched_through=through)
+    now = datetime.now(UTC)
+    update_step_document(clients, step, dispatched=True, dispatched_at=now, dispatched_through=total)
+    seconds = time.monotonic() - began
+    line = (
+        f"Scheduling finished. Scheduled {total} mini batches in {seconds:.1f} seconds. There are "
+        f"{len(starts)} work messages with {_items(document.total_items)}."
+    )
+    logs.append_line(clients, step, logs.progress_overview_name(now), line)
+    logs.append_line(clients, step, logs.MASTER_ROLE, line)
+    return planned
+
+
+def stop_step(clients: StorageClients, executor: Executor, step: StepRef, reason: str = "") -> None:
+    """Stop the step's agents and drain its queue (agents also stop on their own within ~1 s)."""
+    request_stop(clients, step, reason or "the step was stopped")
+    executor.stop(step.run_id, step.job)
+    with contextlib.suppress(ResourceNotFoundError):
+        clients.queue_client(work_queue_name(step.run_id, step.job)).clear_messages()
+    logs.append_line(clients, step, logs.MASTER_ROLE, f"Stopped the agents{f': {reason}' if reason else ''}.")
+
+
+def finalize_step(clients: StorageClients, finalize: StepFinalize) -> StepResult:
+    """Commit the aggregated output (on success), write the final logs, return the step's result."""
+    step = finalize.step
+    job, parallel = _parallel_job(clients, step)
+    definition = load_step_definition(clients, step)
+    progress = read_progress(clients, step)
+    status, reason = finalize.status, finalize.reason
+    plans = {**job.outputs, **definition.outputs}
+    outputs: dict[str, BlobData] = {name: plan.location for name, plan in plans.items()}
+    if parallel.append_row_to and status is StepStatus.COMPLETED and progress.items_succeeded == 0:
+        status, reason = StepStatus.FAILED, NO_RESULT_MESSAGE
+    records = read_records(clients, step)
+    if parallel.append_row_to and status is StepStatus.COMPLETED:
+        document = read_step_document(clients, step)
+        if document is None:
+            raise ExecutionError(f"step {step.run_id}/{step.job} has no step document", run_id=step.run_id)
+        final = append_row_location(plans[parallel.append_row_to], parallel)
+        target = output_target(step, final, document.total_mini_batches, document.blocks_per_blob)
+        blocks = commit_output(clients, target, records)
+        logs.append_line(
+            clients,
+            step,
+            logs.MASTER_ROLE,
+            f"Committed the rows of {blocks} mini-batches, in mini-batch order, to "
+            f"{final.container}/{final.path}.",
+        )
+    now = datetime.now(UTC)
+    result = StepResult(
+        step=step,
+        status=status,
+        reason=reason,
+        outputs=outputs if status is StepStatus.COMPLETED else {},
+        progress=progress,
+        logs=logs_path(step.run_id, step.job),
+    )
+    logs.write_text(clients, step, "job_result.txt", reports.job_result(result, parallel))
+    logs.write_text(clients, step, "job_error.txt", reports.job_error(records))
+    logs.append_line(clients, step, logs.progress_overview_name(now), reports.final_line(result))
+    logs.append_line(clients, step, logs.MASTER_ROLE, f"Finalized: {status.value}. {reason}".strip())
+    with contextlib.suppress(ResourceNotFoundError):
+        clients.queue_client(work_queue_name(step.run_id, step.job)).delete_queue()
+    save_step_result(clients, result)
+    return result
+
+
+def _create_queue(client: QueueClient) -> None:
+    with contextlib.suppress(ResourceExistsError):
+        client.create_queue()
+
+
+def _items(total_items: int | None) -> str:
+    return f"{total_items} items" if total_items is not None else "an item count known only after reading"

@@ -1,0 +1,336 @@
+"""A worker process: imports the entry script, calls ``init()`` once, ``run()`` per batch, ``shutdown()``.
+
+Started by the agent as ``python -m shared.runtime.worker CONFIG --in-fd R --out-fd W`` in its own
+working directory, with its environment (``AZUREML_BI_OUTPUT_PATH``, the job's
+``environment_variables``, ``CUDA_VISIBLE_DEVICES``) and its stdout/stderr redirected to the user log
+files. ``sys.argv`` is the entry script's path followed by the program arguments.
+
+A loader thread materialises the next mini-batch (download / read its byte range) while the current
+``run()`` executes, so data loading overlaps compute. After ``run()`` returns, the worker checks the
+result (list, tuple or DataFrame), counts items, stages the rows as one output block when
+``append_row_to`` is set, and reports one ``result`` line. An exception is reported, its full traceback
+appended to ``logs/user/error/<node>/<process>.txt``; the worker then goes on with the next mini-batch
+(the agent decides about retries). The agent kills a worker whose ``run()`` outlives its timeout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import logging
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from types import ModuleType
+from typing import IO, Any
+
+from shared.errors import EntryScriptError
+from shared.runtime import rows
+from shared.runtime.protocol import (
+    ErrorCategory,
+    EventKind,
+    StopOrder,
+    TaskOrder,
+    WorkerConfig,
+    WorkerEvent,
+    parse_order,
+    write_line,
+)
+
+logger = logging.getLogger(__name__)
+
+COMPAT_DIR = Path(__file__).resolve().parent / "compat"
+EXIT_INIT_FAILED = 72
+EXIT_ORPHANED = 70
+
+
+class MiniBatchContext:
+    """The second argument of ``run(mini_batch, mini_batch_context)``."""
+
+    def __init__(self, index: int, partition_key_value: dict[str, Any] | None, dataset: Any) -> None:
+        self.minibatch_index = index
+        self.partition_key_value = partition_key_value or {}
+        self.dataset = dataset
+
+    def __repr__(self) -> str:
+        return f"MiniBatchContext(minibatch_index={self.minibatch_index}, {self.partition_key_value})"
+
+
+class Channel:
+    """The worker's end of the pipes (writes are serialised: two threads report)."""
+
+    def __init__(self, inbound: IO[str], outbound: IO[str]) -> None:
+        self.inbound = inbound
+        self._outbound = outbound
+        self._lock = threading.Lock()
+
+    def send(self, event: WorkerEvent) -> None:
+        with self._lock:
+            write_line(self._outbound, event)
+
+
+def load_entry_script(code_dir: Path, entry_script: str) -> ModuleType:
+    """Import the entry script as a module named after its file (like Azure ML does)."""
+    path = (code_dir / entry_script).resolve()
+    if not path.is_file():
+        raise EntryScriptError(f"entry script {entry_script} not found in the code folder", path=str(path))
+    name = path.stem
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise EntryScriptError(f"cannot import entry script {entry_script}", path=str(path))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    if not callable(getattr(module, "run", None)):
+        raise EntryScriptError(f"entry script {entry_script} does not define run(mini_batch)", path=str(path))
+    return module
+
+
+def wants_context(run: Any) -> bool:
+    """True when ``run`` accepts a second positional argument (``mini_batch_context``)."""
+    try:
+        parameters = list(inspect.signature(run).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [
+        p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    return len(positional) >= 2 or any(p.kind is p.VAR_POSITIONAL for p in positional)
+
+
+class Worker:
+    """The loop of one worker process."""
+
+    def __init__(self, config: WorkerConfig, channel: Channel) -> None:
+        self.config = config
+        self.channel = channel
+        self.module: ModuleType | None = None
+        self._loaded: queue.Queue[tuple[TaskOrder, Any, BaseException | None, float] | None] = queue.Queue(
+            maxsize=1
+        )
+        self._reader: Any = None
+        self._clients: Any = None
+
+    # --- start-up -----------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Import the entry script and call ``init()``; False (reported) when that fails."""
+        config = self.config
+        code_dir = Path(config.code_dir)
+        sys.path.insert(0, str((code_dir / config.entry_script).resolve().parent))
+        sys.path.insert(1, str(code_dir))
+        sys.path.append(str(COMPAT_DIR))
+        sys.argv = [str(code_dir / config.entry_script), *config.argv]
+        import azureml_user.parallel_run as compat  # type: ignore[import-not-found]
+
+        compat._configure(
+            node_id=str(config.node_id),
+            process_name=config.process_name,
+            log_dir=config.entry_script_log_dir,
+            entry_script_dir=str((code_dir / config.entry_script).resolve().parent),
+            working_dir=config.working_dir,
+            logging_level=config.logging_level,
+        )
+        try:
+            self.module = load_entry_script(code_dir, config.entry_script)
+            init = getattr(self.module, "init", None)
+            if callable(init):
+                init()
+        except BaseException as exc:  # noqa: BLE001 - anything from user code is reported, then we exit
+            self._log_error("init()", exc)
+            self.channel.send(
+                WorkerEvent(
+                    event=EventKind.INIT_FAILED,
+                    ok=False,
+                    error_category=ErrorCategory.RUN_EXCEPTION,
+                    error_message=_describe(exc),
+                )
+            )
+            return False
+        from shared.runtime.inputs import BatchReader
+        from shared.settings import get_settings
+        from shared.storage import StorageClients
+
+        self._clients = StorageClients.from_settings(get_settings())
+        self._reader = BatchReader(
+            self._clients, Path(config.manifest_file), Path(config.cache_dir), config.data_module
+        )
+        self.channel.send(WorkerEvent(event=EventKind.READY))
+        return True
+
+    # --- the loop -----------------------------------------------------------------------------
+    def serve(self) -> None:
+        """Run mini-batches until the agent says stop (or goes away)."""
+        loader = threading.Thread(target=self._load_loop, name="loader", daemon=True)
+        loader.start()
+        while True:
+            loaded = self._loaded.get()
+            if loaded is None:
+                break
+            order, batch, load_error, load_seconds = loaded
+            self._run_one(order, batch, load_error, load_seconds)
+        shutdown = getattr(self.module, "shutdown", None)
+        if callable(shutdown):
+            try:
+                shutdown()
+            except Exception as exc:  # noqa: BLE001 - user code: reported in the error log
+                self._log_error("shutdown()", exc)
+        self.channel.send(WorkerEvent(event=EventKind.SHUTDOWN_DONE))
+
+    def _load_loop(self) -> None:
+        for line in self.channel.inbound:
+            order = parse_order(line)
+            if isinstance(order, StopOrder):
+                break
+            self.channel.send(WorkerEvent(event=EventKind.LOADING, index=order.index, attempt=order.attempt))
+            began = time.perf_counter()
+            try:
+                batch, error = self._reader.materialize(order.mini_batch), None
+            except Exception as exc:  # noqa: BLE001 - any load failure fails this try, reported
+                batch, error = None, exc
+            self._loaded.put((order, batch, error, time.perf_counter() - began))
+        self._loaded.put(None)
+
+    def _run_one(self, order: TaskOrder, batch: Any, load_error: BaseException | None, load_s: float) -> None:
+        report = {"index": order.index, "attempt": order.attempt, "load_seconds": load_s}
+        if load_error is not None:
+            self._log_error(f"loading mini-batch {order.index}", load_error)
+            self._fail(report, ErrorCategory.LOAD_ERROR, load_error)
+            return
+        items = int(batch.items)
+        report["items"] = items
+        context = MiniBatchContext(order.index, batch.partition_key_value, getattr(batch, "dataset", None))
+        run = self.module.run  # type: ignore[union-attr]
+        started_at = time.time()
+        self.channel.send(WorkerEvent(event=EventKind.STARTED, index=order.index, attempt=order.attempt))
+        began = time.perf_counter()
+        try:
+            result = run(batch.data, context) if wants_context(run) else run(batch.data)
+        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from run() fail the try
+            report |= {"run_seconds": time.perf_counter() - began, "started_at": started_at}
+            self._log_error(f"run() on mini-batch {order.index}", exc)
+            self._fail(report, ErrorCategory.RUN_EXCEPTION, exc)
+            return
+        report |= {"run_seconds": time.perf_counter() - began, "started_at": started_at}
+        try:
+            returned = rows.result_length(result)
+        except EntryScriptError as exc:
+            self._log_error(f"run() on mini-batch {order.index}", exc, with_traceback=False)
+            self._fail(report, ErrorCategory.RUN_RESULT_INVALID, exc)
+            return
+        if returned > items:
+            logger.warning(
+                "run() returned %d results for mini-batch %d of %d items; counting %d as succeeded",
+                returned,
+                order.index,
+                items,
+                items,
+            )
+        block_id, header = "", ""
+        append = self.config.append_row
+        if append is not None and returned:
+            try:
+                data, header = rows.format_rows(
+                    result, append.format, dataframe_header=append.dataframe_header
+                )
+                if data:
+                    block_id = self._stage(order.index, data)
+            except Exception as exc:  # noqa: BLE001 - str() of user objects or storage: fails the try
+                self._log_error(f"writing the rows of mini-batch {order.index}", exc)
+                self._fail(report, ErrorCategory.OUTPUT_ERROR, exc)
+                return
+        self.channel.send(
+            WorkerEvent(
+                event=EventKind.RESULT,
+                returned=returned,
+                block_id=block_id,
+                header=header,
+                finished_at=time.time(),
+                **report,
+            )
+        )
+
+    def _stage(self, index: int, data: bytes) -> str:
+        from shared.runtime.appendrow import OutputTarget, stage_rows
+
+        append = self.config.append_row
+        assert append is not None
+        target = OutputTarget(
+            final=append.final,
+            total_mini_batches=append.total_mini_batches,
+            blocks_per_blob=append.blocks_per_blob,
+            staging_prefix=append.staging_prefix,
+        )
+        return stage_rows(self._clients, target, index, data)
+
+    def _fail(self, report: dict[str, Any], category: ErrorCategory, exc: BaseException) -> None:
+        self.channel.send(
+            WorkerEvent(
+                event=EventKind.RESULT,
+                ok=False,
+                error_category=category,
+                error_message=_describe(exc),
+                finished_at=time.time(),
+                **report,
+            )
+        )
+
+    def _log_error(self, where: str, exc: BaseException, *, with_traceback: bool = True) -> None:
+        path = Path(self.config.error_log)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+        text = "".join(traceback.format_exception(exc)) if with_traceback else f"{_describe(exc)}\n"
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(f"{stamp} UTC {self.config.process_name}: error in {where}\n{text}\n")
+        logger.error("error in %s: %s", where, _describe(exc))
+
+
+def _describe(exc: BaseException) -> str:
+    message = exc.message if isinstance(exc, EntryScriptError) else str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def watch_parent(interval: float = 1.0) -> None:
+    """Exit when the agent that started this worker is gone (its pipes alone do not stop a hung run())."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                os._exit(EXIT_ORPHANED)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="fanout-worker")
+    parser.add_argument("config")
+    parser.add_argument("--in-fd", type=int, required=True)
+    parser.add_argument("--out-fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    config = WorkerConfig.model_validate_json(Path(args.config).read_text())
+    logging.basicConfig(
+        level=config.logging_level,
+        stream=sys.stdout,
+        format="%(asctime)s|%(name)s|%(levelname)s|%(process)d|%(message)s",
+        force=True,
+    )
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    watch_parent()
+    inbound = os.fdopen(args.in_fd, "r", encoding="utf-8")
+    outbound = os.fdopen(args.out_fd, "w", encoding="utf-8")
+    worker = Worker(config, Channel(inbound, outbound))
+    if not worker.start():
+        return EXIT_INIT_FAILED
+    worker.serve()
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
