@@ -1,0 +1,200 @@
+"""The activity bodies of the orchestrations: plain functions ``body(dependencies, payload) -> output``.
+
+Both engine adapters register :data:`ACTIVITIES` (name → body) bound to the process's
+:mod:`.dependencies` (:func:`bound_activities`). Payloads and outputs are JSON (the models of
+:mod:`.contracts` and :mod:`.models`, dumped).
+
+Failure rules: an *expected* failure (a :class:`~shared.errors.FanoutError`: bad data, unknown asset,
+compute refusing the job) of ``prepare_step``/``plan_step``/``start_agents`` comes back as an
+:class:`Outcome` error and fails the step with its message; anything else (storage or network trouble)
+raises, and the engine retries the activity with the orchestration's retry policy. Every body is
+idempotent, because an activity may run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.compute.base import AgentState, AgentTask
+from shared.errors import FanoutError
+from shared.orchestration import names, run_index
+from shared.orchestration.contracts import (
+    RunStatus,
+    StepFinalize,
+    StepRef,
+    StepStart,
+)
+from shared.orchestration.dependencies import ActivityDependencies, current
+from shared.orchestration.events import NoticeKind, OrchestrationNotice, send_notice
+from shared.orchestration.models import (
+    ActivityError,
+    CancelSteps,
+    Outcome,
+    RunStatusUpdate,
+    SkippedSteps,
+    StepPoll,
+)
+from shared.plan import JobType
+from shared.runs import load_plan, save_step_result
+from shared.storage import Container, StorageClients, logs_path, run_path
+
+logger = logging.getLogger(__name__)
+
+ActivityBody = Callable[[ActivityDependencies, Any], Any]
+
+
+def cancel_marker_path(run_id: str) -> str:
+    """``<run>/cancel.json`` in ``runs``: present once a cancel was requested."""
+    return run_path(run_id, "cancel.json")
+
+
+def cancel_requested(clients: StorageClients, run_id: str) -> bool:
+    return bool(clients.container(Container.RUNS).get_blob_client(cancel_marker_path(run_id)).exists())
+
+
+# --- bodies ------------------------------------------------------------------------------------------
+
+
+def set_run_status(deps: ActivityDependencies, payload: Any) -> None:
+    update = RunStatusUpdate.model_validate(payload)
+    run_index.set_status(deps.clients, update.run_id, update.status, update.reason)
+
+
+def prepare_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    from shared.orchestration.prepare import prepare_step as prepare
+
+    start = StepStart.model_validate(payload)
+    return _outcome(lambda: prepare(deps.clients, start).model_dump(mode="json"))
+
+
+def plan_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    from shared.runtime.phases import plan_step as plan
+
+    step = StepRef.model_validate(payload)
+    return _outcome(lambda: plan(deps.clients, step).model_dump(mode="json"))
+
+
+def dispatch_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    from shared.runtime.phases import dispatch_step as dispatch
+
+    result: dict[str, Any] = dispatch(deps.clients, StepRef.model_validate(payload)).model_dump(mode="json")
+    return result
+
+
+def start_agents(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    task = AgentTask.model_validate(payload)
+
+    def start() -> None:
+        deps.executor.start(task)
+
+    return _outcome(start)
+
+
+def read_progress(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    from shared.runtime.records import read_progress as read
+
+    step = StepRef.model_validate(payload)
+    plan = load_plan(deps.clients, step.run_id)
+    if plan.job(step.job).type is JobType.COMMAND:
+        # Command agents keep no heartbeat shards: the executor knows whether the agent lives. Its
+        # state is read before the exit code, so an agent that recorded its code and then exited is
+        # never mistaken for one that vanished.
+        statuses = deps.executor.status(step.run_id, step.job)
+        alive = sum(1 for s in statuses if s.state in (AgentState.PENDING, AgentState.RUNNING))
+        progress = read(deps.clients, step)
+        if progress.command_exit_code is None and statuses and alive == 0:
+            # Gone without recording an exit code: its own (non-zero) code, else -1.
+            exit_code = next((s.exit_code for s in statuses if s.exit_code), -1)
+            progress = progress.model_copy(update={"command_exit_code": exit_code})
+        progress = progress.model_copy(update={"agents_alive": alive})
+    else:
+        progress = read(deps.clients, step)
+    poll = StepPoll(progress=progress, cancel_requested=cancel_requested(deps.clients, step.run_id))
+    return poll.model_dump(mode="json")
+
+
+def stop_agents(deps: ActivityDependencies, payload: Any) -> None:
+    from shared.runtime.phases import stop_step
+    from shared.runtime.records import request_stop
+
+    step = StepRef.model_validate(payload)
+    if load_plan(deps.clients, step.run_id).job(step.job).type is JobType.COMMAND:
+        request_stop(deps.clients, step, "the step is over")
+        deps.executor.stop(step.run_id, step.job)
+        return
+    stop_step(deps.clients, deps.executor, step)
+
+
+def finalize_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    from shared.orchestration.finalize import finalize
+
+    return finalize(deps.clients, StepFinalize.model_validate(payload)).model_dump(mode="json")
+
+
+def skip_steps(deps: ActivityDependencies, payload: Any) -> None:
+    """Record jobs that never ran: their ``result.json`` and ``logs/job_result.txt``."""
+    from shared.runtime.logs import write_text
+
+    for result in SkippedSteps.model_validate(payload).results:
+        recorded = result.model_copy(update={"logs": logs_path(result.step.run_id, result.step.job)})
+        save_step_result(deps.clients, recorded)
+        write_text(deps.clients, result.step, "job_result.txt", f"{result.status.value}\n{result.reason}\n")
+
+
+def cancel_steps(deps: ActivityDependencies, payload: Any) -> None:
+    """Mark the run cancel-requested (marker blob + run index) and notify each running job."""
+    cancel = CancelSteps.model_validate(payload)
+    deps.clients.container(Container.RUNS).upload_blob(
+        cancel_marker_path(cancel.run_id), cancel.model_dump_json().encode(), overwrite=True
+    )
+    run_index.set_status(deps.clients, cancel.run_id, RunStatus.CANCEL_REQUESTED)
+    for job in cancel.jobs:
+        notice = OrchestrationNotice(kind=NoticeKind.CANCEL, run_id=cancel.run_id, job=job, reason="canceled")
+        send_notice(deps.clients, notice)
+
+
+# --- registry -----------------------------------------------------------------------------------------
+
+ACTIVITIES: Mapping[str, ActivityBody] = {
+    names.SET_RUN_STATUS: set_run_status,
+    names.PREPARE_STEP: prepare_step,
+    names.PLAN_STEP: plan_step,
+    names.DISPATCH_STEP: dispatch_step,
+    names.START_AGENTS: start_agents,
+    names.READ_PROGRESS: read_progress,
+    names.STOP_AGENTS: stop_agents,
+    names.FINALIZE_STEP: finalize_step,
+    names.SKIP_STEPS: skip_steps,
+    names.CANCEL_STEPS: cancel_steps,
+}
+
+
+def bound_activities(
+    dependencies: Callable[[], ActivityDependencies] = current,
+    overrides: Mapping[str, ActivityBody] | None = None,
+) -> dict[str, Callable[[Any], Any]]:
+    """Every activity as ``body(payload)``, its dependencies fetched per call (``overrides`` for tests)."""
+    bodies = {**ACTIVITIES, **(overrides or {})}
+    return {name: _bind(body, dependencies) for name, body in bodies.items()}
+
+
+def _bind(body: ActivityBody, dependencies: Callable[[], ActivityDependencies]) -> Callable[[Any], Any]:
+    def run(payload: Any) -> Any:
+        return body(dependencies(), payload)
+
+    return run
+
+
+def _outcome(work: Callable[[], Any]) -> dict[str, Any]:
+    try:
+        value = work()
+    except FanoutError as exc:
+        return _error(exc)
+    return Outcome(value=value).model_dump(mode="json")
+
+
+def _error(exc: FanoutError) -> dict[str, Any]:
+    logger.warning("activity failed: %s", exc.message)
+    return Outcome(error=ActivityError(kind=type(exc).__name__, message=exc.message)).model_dump(mode="json")
