@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib
 import json
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Literal
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
@@ -51,6 +50,7 @@ from shared.storage import Container, StorageClients
 
 if TYPE_CHECKING:
     from shared.plan import RunPlan
+    from shared.spec import PathUse
 
 logger = logging.getLogger(__name__)
 
@@ -66,16 +66,6 @@ _THREADS = 8
 def data_uri(blob_path: str) -> str:
     """``azureml://datastores/workspaceblobstore/paths/<blob path>`` (a path in the ``data`` container)."""
     return f"azureml://datastores/{DATASTORE}/paths/{blob_path}"
-
-
-class PathUseLike(Protocol):
-    """What ``shared.spec.bundle_file`` passes to ``rewrite`` for each local path of a spec."""
-
-    @property
-    def kind(self) -> str: ...  # "code" or "data"
-
-    @property
-    def path(self) -> Path: ...
 
 
 class UploadRecord(FrozenModel):
@@ -118,7 +108,7 @@ class SubmissionUploader:
         self.records: list[UploadRecord] = []
         self._done: dict[tuple[str, str], UploadRecord] = {}
 
-    def rewrite(self, use: PathUseLike) -> str:
+    def rewrite(self, use: PathUse) -> str:
         """The ``rewrite`` callback of ``bundle_file``: upload ``use.path`` and return its URI."""
         if use.kind == "code":
             return self.upload_code(Path(use.path)).uri
@@ -263,11 +253,12 @@ def prepare_submission(
         SpecError: the spec is invalid (nothing is uploaded).
         SnapshotError: a code folder is over a limit or unsafe.
     """
-    spec = importlib.import_module("shared.spec")  # the spec compiler (imported late: it is heavy)
+    from shared.spec import bundle_file, compile_file  # the spec compiler: imported when needed
+
     overrides = dict(overrides or {})
-    plan: RunPlan = spec.compile_file(spec_path, run_id="submission", overrides=overrides)
+    plan = compile_file(spec_path, run_id="submission", overrides=overrides)
     uploader = SubmissionUploader(clients, settings=settings, cache=cache)
-    text: str = spec.bundle_file(spec_path, rewrite=uploader.rewrite)
+    text = bundle_file(spec_path, rewrite=uploader.rewrite)
     rewritten = uploader.rewrite_overrides(plan, overrides)
     return Submission(spec_text=text, source=str(spec_path), overrides=rewritten, uploads=uploader.records)
 

@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from shared.errors import StorageError
-from shared.plan import DataInput, DataType, JobPlan, JobType, LiteralInput, LiteralType, LocalData, RunPlan
-from shared.snapshot import HashCache, snapshot_id_of_folder
+from shared.errors import SpecError, StorageError
+from shared.plan import (
+    BlobData,
+    DataInput,
+    DataType,
+    JobPlan,
+    JobType,
+    LiteralInput,
+    LiteralType,
+    LocalData,
+    RunPlan,
+)
+from shared.snapshot import HashCache, snapshot_exists, snapshot_id_of_folder
+from shared.spec import PathUse, compile_text
 from shared.storage import Container, StorageClients
 from shared.upload import (
     FolderSync,
     Submission,
     SubmissionUploader,
+    prepare_submission,
     read_spec_overrides,
     submit_spec,
     upload_folder,
 )
-
-
-@dataclass(frozen=True)
-class Use:
-    """Stands in for shared.spec.PathUse (what bundle_file passes to rewrite)."""
-
-    kind: str
-    path: Path
 
 
 def aged(path: Path) -> Path:
@@ -125,10 +129,12 @@ def test_rewrite_snapshots_code_and_uploads_data(storage: StorageClients, tmp_pa
     data = tmp_path / "in.txt"
     data.write_text(uuid.uuid4().hex)
     uploader = SubmissionUploader(storage, cache=HashCache(None))
-    code_uri = uploader.rewrite(Use("code", code))
+    code_uri = uploader.rewrite(PathUse(kind="code", path=code, type=None, where="jobs.j.code"))
     assert code_uri == f"azureml://datastores/snapshots/paths/{snapshot_id_of_folder(code)}"
-    assert uploader.rewrite(Use("code", code)) == code_uri
-    assert uploader.rewrite(Use("data", data)).endswith("/in.txt")
+    assert uploader.rewrite(PathUse(kind="code", path=code, type=None, where="jobs.j.code")) == code_uri
+    assert uploader.rewrite(
+        PathUse(kind="data", path=data, type=DataType.URI_FILE, where="inputs.x.path")
+    ).endswith("/in.txt")
     assert [r.kind for r in uploader.records] == ["code", "data"]
 
 
@@ -190,3 +196,69 @@ def test_folder_sync_sends_only_new_and_changed_files(storage: StorageClients, t
         f"{prefix}/sub/b.txt",
     ]
     assert upload_folder(storage, tmp_path / "missing", Container.RUNS, prefix) == 0
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "iris-batch-prediction"
+
+
+def test_prepare_submission_uploads_once_and_rewrites_every_local_path(
+    storage: StorageClients, tmp_path: Path
+) -> None:
+    example = Path(shutil.copytree(EXAMPLE, tmp_path / "iris"))
+    with (example / "score" / "iris_prediction.py").open("a") as handle:
+        handle.write(f"# {uuid.uuid4().hex}\n")
+    other = tmp_path / "other-train.csv"
+    other.write_bytes((example / "data" / "iris-train.csv").read_bytes() + b"\n")
+    overrides = {"n_estimators": "60", "inputs.training_data": str(other)}
+    cache = HashCache(tmp_path / "hashes.sqlite")
+
+    first = prepare_submission(storage, example / "pipeline.yml", overrides, cache=cache)
+    assert str(tmp_path) not in first.spec_text
+    assert first.spec_text.count("azureml://datastores/snapshots/paths/sha256-") == 2  # train + score
+    assert first.overrides["n_estimators"] == "60"
+    assert first.overrides["inputs.training_data"].endswith("/other-train.csv")
+    kinds = sorted((r.kind, Path(r.local_path).name) for r in first.uploads)
+    assert kinds == [
+        ("code", "score"),
+        ("code", "train"),
+        ("data", "iris-mltable"),
+        ("data", "iris-train.csv"),
+        ("data", "other-train.csv"),
+    ]
+    plan = compile_text(
+        first.spec_text, source="submitted.yml", base_dir=None, run_id="r1", overrides=first.overrides
+    )
+    assert all(job.code is not None and job.code.snapshot for job in plan.jobs)
+    training = plan.inputs["training_data"]
+    assert isinstance(training, DataInput)
+    assert training.source == BlobData(
+        container="data", path=first.overrides["inputs.training_data"].split("/paths/", 1)[1]
+    )
+
+    second = prepare_submission(storage, example / "pipeline.yml", overrides, cache=cache)
+    assert second.spec_text == first.spec_text
+    assert [r.uploaded_files for r in second.uploads] == [0] * len(second.uploads)
+
+    blob = submit_spec(storage, second)
+    assert storage.container(Container.SPECS).download_blob(blob).readall().decode() == second.spec_text
+    assert read_spec_overrides(storage, blob) == second.overrides
+
+    with (example / "data" / "iris-train.csv").open("ab") as handle:
+        handle.write(b"\n")
+    third = prepare_submission(storage, example / "pipeline.yml", overrides, cache=cache)
+    sent = {Path(r.local_path).name: r.uploaded_files for r in third.uploads}
+    assert sent == {"train": 0, "iris-train.csv": 1, "iris-mltable": 0, "score": 0, "other-train.csv": 0}
+
+
+def test_an_invalid_spec_uploads_nothing(storage: StorageClients, tmp_path: Path) -> None:
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "main.py").write_text(f"# {uuid.uuid4().hex}\n")
+    spec = tmp_path / "bad.yml"
+    spec.write_text(
+        "type: pipeline\njobs:\n  j:\n    type: command\n    code: ./src\n    command: python main.py\n"
+        "    inputs:\n      table:\n        type: uri_file\n        path: ./nope.csv\n"
+    )
+    with pytest.raises(SpecError, match=r"nope\.csv"):
+        prepare_submission(storage, spec, cache=HashCache(None))
+    assert not snapshot_exists(storage, snapshot_id_of_folder(code))
