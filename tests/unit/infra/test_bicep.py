@@ -45,6 +45,16 @@ def test_main_is_subscription_scoped_and_its_modules_fit() -> None:
         assert required <= passed, f"module {name} misses required params {required - passed}"
 
 
+def test_module_outputs_used_by_main_exist() -> None:
+    main_text = (INFRA / "main.bicep").read_text()
+    modules = load("main.bicep")["modules"]
+    used = set(re.findall(r"\b(\w+)\.outputs\.(\w+)", main_text))
+    assert used
+    for module, output in used:
+        outputs = load(modules[module]["detail"]["path"])["outputs"]
+        assert output in outputs, f"{module} has no output {output}"
+
+
 def test_azd_parameters_cover_every_required_parameter() -> None:
     parameters = json.loads((INFRA / "main.parameters.json").read_text())["parameters"]
     declared = load("main.bicep")["parameters"]
