@@ -25,6 +25,7 @@ from shared.plan import (
 )
 from shared.reuse import data_identity, find_reusable, fingerprint_step, record_reusable, reuse_enabled
 from shared.snapshot import build_snapshot
+from shared.spec import compile_file
 from shared.storage import Container, StorageClients, output_path
 
 
@@ -202,3 +203,30 @@ def test_rewriting_identical_bytes_keeps_the_fingerprint(world: World) -> None:
     data = world.storage.container(Container.DATA)
     data.upload_blob(world.model.path, b"model-bytes", overwrite=True)  # new ETag, same content
     assert world.fingerprint(run_id()) == before
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "iris-batch-prediction" / "pipeline.yml"
+
+
+def example_fingerprints(storage: StorageClients, **overrides: str) -> dict[str, str]:
+    """Fingerprint every job of the iris example compiled with ``--set`` overrides."""
+    plan = compile_file(EXAMPLE, run_id=run_id(), overrides=overrides)
+    prints = {}
+    for job in plan.jobs:
+        inputs: dict[str, ResolvedInput | LiteralInput] = {}
+        for name, value in job.inputs.items():
+            if isinstance(value, LiteralInput):
+                inputs[name] = value
+            else:  # the same data every time (uploads and upstream outputs are tested elsewhere)
+                inputs[name] = ResolvedInput(location=BlobData(container="data", path=f"fixed-inputs/{name}"))
+        prints[job.name] = fingerprint_step(storage, plan, job, inputs)
+    return prints
+
+
+def test_pipeline_parameters_reach_the_fingerprint(storage: StorageClients) -> None:
+    base = example_fingerprints(storage, n_estimators="50", scoring_nodes="2")
+    assert example_fingerprints(storage, n_estimators="50", scoring_nodes="2") == base
+    more_trees = example_fingerprints(storage, n_estimators="60", scoring_nodes="2")
+    assert more_trees["train_model"] != base["train_model"]  # a parameter the job reads
+    more_nodes = example_fingerprints(storage, n_estimators="50", scoring_nodes="3")
+    assert more_nodes == base  # instance_count does not change results
