@@ -21,6 +21,11 @@ from shared.data.mltable import (
 )
 from shared.errors import MLTableError
 
+CONVERT = (
+    "paths: [{file: a}]\ntransformations:\n  - convert_column_types:\n"
+    "      - columns: a\n        column_type: "
+)
+
 IRIS = """
 $schema: https://azuremlschemas.azureedge.net/latest/MLTable.schema.json
 type: mltable
@@ -176,12 +181,11 @@ def test_a_file_list_mltable_has_no_read() -> None:
             r"MLTable:4: 'read_parquet' must be the first transformation",
         ),
         (
-            "paths: [{file: a}]\ntransformations:\n  - convert_column_types:\n      - columns: a\n        column_type: "
-            "datetime\n",
+            CONVERT + "datetime\n",
             r"datetime conversion needs 'formats'",
         ),
         (
-            "paths: [{file: a}]\ntransformations:\n  - convert_column_types:\n      - columns: a\n        column_type: decimal\n",
+            CONVERT + "decimal\n",
             r"'convert_column_types' is malformed",
         ),
         ("paths: [{file: a}\n", r"not valid YAML"),

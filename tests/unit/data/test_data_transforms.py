@@ -59,7 +59,8 @@ def test_boolean_mismatch_as_error_names_the_value() -> None:
             FRAME,
             steps(
                 "  - convert_column_types:\n      - columns: b\n        column_type:\n          boolean:\n"
-                "            true_values: ['yes']\n            false_values: ['no']\n            mismatch_as: error\n"
+                "            true_values: ['yes']\n            false_values: ['no']\n"
+                "            mismatch_as: error\n"
             ),
             path="p",
             sample_key="k",
@@ -75,7 +76,8 @@ def test_partition_columns_come_from_the_path() -> None:
     out = apply_transformations(
         FRAME.head(2),
         steps(
-            "  - extract_columns_from_partition_format: {partition_format: '{Store}/{day:yyyy-MM-dd}/f.csv'}\n"
+            "  - extract_columns_from_partition_format:\n"
+            "      partition_format: '{Store}/{day:yyyy-MM-dd}/f.csv'\n"
         ),
         path="x/12/2024-05-06/f.csv",
         sample_key="k",
