@@ -60,7 +60,7 @@ UPLOADS_PREFIX = "uploads"
 _MARKERS_PREFIX = ".fanout/uploads"
 _OVERRIDES_METADATA = "fanout_overrides"
 _MAX_METADATA_BYTES = 7 * 1024
-_THREADS = 8
+_THREADS = 16
 
 
 def data_uri(blob_path: str) -> str:

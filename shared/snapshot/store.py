@@ -52,7 +52,7 @@ ERROR_SUFFIX = ".error.json"
 #: ``code:`` URI of a stored snapshot: ``azureml://datastores/snapshots/paths/<snapshot id>``.
 SNAPSHOT_URI_PREFIX = f"azureml://datastores/{Container.SNAPSHOTS.value}/paths/"
 
-_UPLOAD_THREADS = 8
+_UPLOAD_THREADS = 16
 #: Files at least this big are checked with a HEAD before being sent; smaller ones are sent with
 #: If-None-Match and a 409 answer means "already stored".
 _HEAD_FIRST_BYTES = 1024 * 1024
