@@ -31,6 +31,10 @@ from shared.spec.pipeline_io import PipelineInput
 from shared.spec.values import Value
 
 
+class _Broken(Exception):
+    """An input whose own error was already reported was referenced."""
+
+
 class _Missing(Exception):
     """An optional input without value was referenced."""
 
@@ -53,10 +57,12 @@ def _render(expr: Expr, scope: Scope) -> str:
     if expr.kind == "input":
         if expr.name not in scope.inputs:
             raise ValueError(f"the job has no input '{expr.name}'", suggest(expr.name, scope.inputs))
-        plan = scope.inputs[expr.name].plan
-        if plan is None:
+        value = scope.inputs[expr.name]
+        if value.broken:
+            raise _Broken
+        if value.plan is None:
             raise _Missing(expr.name)
-        return expr.canonical if isinstance(plan, DataInput) else str(plan.value)
+        return expr.canonical if isinstance(value.plan, DataInput) else str(value.plan.value)
     if expr.kind == "output":
         if expr.name not in scope.outputs:
             raise ValueError(f"the job has no output '{expr.name}'", suggest(expr.name, scope.outputs))
@@ -64,7 +70,10 @@ def _render(expr: Expr, scope: Scope) -> str:
     if expr.kind == "parent_input":
         if expr.name not in scope.pipeline:
             raise ValueError(f"the pipeline has no input '{expr.name}'", suggest(expr.name, scope.pipeline))
-        plan = scope.pipeline[expr.name].value.plan
+        found = scope.pipeline[expr.name].value
+        if found.broken:
+            raise _Broken
+        plan = found.plan
         if plan is None:
             raise _Missing(expr.name)
         if isinstance(plan, DataInput):
@@ -96,7 +105,7 @@ def _resolve_blocks(text: str, scope: Scope) -> str:
             substitute(inner, lambda e: _render(e, scope))
         except _Missing:
             return ""
-        except ValueError:
+        except (ValueError, _Broken):
             return inner + spaces  # reported when the kept text is rendered
         return inner + spaces
 
@@ -110,6 +119,8 @@ def _substitute_checked(text: str, scope: Scope, where: Where, issues: Issues) -
         nonlocal ok
         try:
             return _render(expr, scope)
+        except _Broken:
+            pass
         except _Missing as missing:
             issues.error(
                 where,

@@ -43,7 +43,9 @@ def freeze_command(
     command, command_where, _ = layered.get("command")
     rendered: str | None = None
     if command is None or not str(command).strip():
-        issues.error(job.where, "required key 'command' is missing", "command: python train.py ...", key=True)
+        issues.error(
+            layered.definition, "required key 'command' is missing", "command: python train.py ...", key=True
+        )
     else:
         rendered = render_text(str(command), Scope(inputs, outputs, pipeline), command_where, issues)
     code: CodeRef | None = None

@@ -119,7 +119,7 @@ def _compile(text: str, name: str, ctx: Context, overrides: Mapping[str, str]) -
         )
     inputs = pipeline_inputs(spec.inputs, root / "inputs", ctx, overrides)
     outputs = pipeline_outputs(spec.outputs, root / "outputs", ctx)
-    if not spec.jobs:
+    if not spec.jobs and not issues.has_error_under(root / "jobs"):
         issues.error(
             root / "jobs", "the pipeline has no jobs", "jobs: {<name>: {type: parallel, ...}}", key=True
         )

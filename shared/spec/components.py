@@ -73,7 +73,9 @@ def load_job(name: str, raw: Any, where: Where, ctx: Context) -> JobSource | Non
     job = validate(_JOB_MODELS[kind], raw, where, issues, what=f"a {kind} job")
     if job is None:
         return None
-    layers = [Layer(job, where, ctx.base_dir)]
+    layers = [
+        Layer(job, where, ctx.base_dir, frozenset(_COMPONENT_ONLY[kind]) if job.component else frozenset())
+    ]
     component: ParallelComponentSpec | CommandComponentSpec | None = None
     component_where: Where | None = None
     if job.component is not None:

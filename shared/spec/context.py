@@ -43,6 +43,7 @@ class Layer:
     model: BaseModel
     where: Where
     base_dir: Path | None
+    exclude: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Layered:
         The value is None when no layer sets it; ``where`` is then the first layer's would-be path.
         """
         for layer in self.layers:
+            if attrs and attrs[0] in layer.exclude:
+                continue
             node: Any = layer.model
             for attr in attrs:
                 node = getattr(node, attr, None) if node is not None else None
@@ -64,6 +67,11 @@ class Layered:
                 return node, layer.where.child(*_keys(layer.model, attrs)), layer.base_dir
         first = self.layers[0]
         return None, first.where.child(*_keys(first.model, attrs)), first.base_dir
+
+    @property
+    def definition(self) -> Where:
+        """Where a missing key belongs: the component when there is one, else the job."""
+        return self.layers[-1].where
 
     def merged_dict(self, attr: str) -> dict[str, Any]:
         """A dict-valued field merged over the layers (the job's keys win)."""

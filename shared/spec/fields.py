@@ -166,32 +166,24 @@ def _logging_level(value: Any) -> str:
     raise fail(f"{describe(value)} is not a logging level", "one of INFO, WARNING, DEBUG")
 
 
-def _env_vars(value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise fail(f"expected a mapping of names to values, got {describe(value)}", "NAME: value")
-    result: dict[str, str] = {}
-    for key, item in value.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise fail(f"{key!r} is not an environment variable name", "letters, digits, underscores")
-        if isinstance(item, dict | list) or item is None:
-            raise fail(f"the value of {key} is {describe(item)}", "a string, number or boolean")
-        result[key] = str(item)
-    return result
+def _env_name(value: Any) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise fail(f"{value!r} is not an environment variable name", "letters, digits, underscores")
+    return value
 
 
-def _tags(value: Any) -> dict[str, str]:
+def _env_value(value: Any) -> str:
+    if isinstance(value, dict | list) or value is None:
+        raise fail(f"expected a value, got {describe(value)}", "a string, number or boolean")
+    return str(value)
+
+
+def _tag_value(value: Any) -> str:
     if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise fail(f"expected a mapping, got {describe(value)}", "tag: value")
-    result: dict[str, str] = {}
-    for key, item in value.items():
-        if isinstance(item, dict | list):
-            raise fail(f"the tag {key!r} has {describe(item)} as value", "a string")
-        result[key] = "" if item is None else _scalar_text(item)
-    return result
+        return ""
+    if isinstance(value, dict | list):
+        raise fail(f"a tag value must be text, got {describe(value)}", "a string")
+    return _scalar_text(value)
 
 
 Text = Annotated[str, PlainValidator(_text)]
@@ -201,5 +193,7 @@ ScalarText = Annotated[str, PlainValidator(_scalar_text)]
 MiniBatchSize = Annotated[int | str, PlainValidator(_mini_batch_size)]
 PartitionKeys = Annotated[list[str] | str, PlainValidator(_partition_keys)]
 LoggingLevel = Annotated[str, PlainValidator(_logging_level)]
-EnvironmentVariables = Annotated[dict[str, str], PlainValidator(_env_vars)]
-Tags = Annotated[dict[str, str], PlainValidator(_tags)]
+EnvironmentVariables = dict[
+    Annotated[str, PlainValidator(_env_name)], Annotated[str, PlainValidator(_env_value)]
+]
+Tags = dict[str, Annotated[str, PlainValidator(_tag_value)]]

@@ -47,6 +47,13 @@ class Source:
     values: dict[Path, Position] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
 
+    def alias(self, old: Path, new: Path) -> None:
+        """Give the nodes under ``new`` the positions of the nodes under ``old`` (a renamed key)."""
+        for table in (self.keys, self.values):
+            for path, position in list(table.items()):
+                if path[: len(old)] == old:
+                    table.setdefault((*new, *path[len(old) :]), position)
+
     def find(self, start: Position, needle: str) -> Position | None:
         """Where ``needle`` first occurs in the text at or after ``start`` (for tokens of folded strings)."""
         for index in range(max(start.line - 1, 0), len(self.lines)):
@@ -98,7 +105,7 @@ def suggest(name: str, candidates: Iterable[str]) -> str:
     if close:
         return f"did you mean '{close[0]}'?"
     if not options:
-        return "no keys here"
+        return "a declared name (there are none)"
     if len(options) > 12:
         return "one of " + ", ".join(options[:12]) + ", ..."
     return "one of " + ", ".join(options)
@@ -145,6 +152,16 @@ class Issues:
     @property
     def warnings(self) -> list[SpecIssue]:
         return [i for i in self.items if i.severity != "error"]
+
+    def has_error_under(self, where: Where) -> bool:
+        """True when an error was already recorded at ``where`` or below it."""
+        prefix = where.text
+        return any(
+            i.severity == "error"
+            and i.file == where.source.name
+            and (not prefix or i.path == prefix or i.path.startswith((prefix + ".", prefix + "[")))
+            for i in self.items
+        )
 
     def extend(self, issues: Sequence[SpecIssue]) -> None:
         for issue in issues:

@@ -49,6 +49,7 @@ class OutputDraft:
     layers: tuple[tuple[OutputSpec, Where], ...]
     where: Where
     pipeline_output: str | None = None
+    broken: bool = False
 
 
 @dataclass
@@ -87,23 +88,25 @@ class Resolver:
                 continue
             layers: list[tuple[OutputSpec, Where]] = []
             bound: str | None = None
+            errors_before = len(issues.errors)
             expr = self._expression(raw, at)
             if expr is not None:
                 if expr.kind != "parent_output":
                     issues.error(at, f"{expr} cannot bind a job output", "${{parent.outputs.<name>}}")
-                    continue
-                bound = self._bind_pipeline_output(expr.name, at)
-                if bound is None:
-                    continue
-                layers.append((self.outputs[bound].spec, self.outputs[bound].where))
+                else:
+                    bound = self._bind_pipeline_output(expr.name, at)
+                if bound is not None:
+                    layers.append((self.outputs[bound].spec, self.outputs[bound].where))
             elif raw is not None or job.component is None:
                 spec = self._output_spec(name, raw, at)
-                if spec is None:
-                    continue
-                layers.append(spec)
+                if spec is not None:
+                    layers.append(spec)
             if name in declared:
                 layers.append(declared[name])
-            result[name] = self._draft(name, layers, at, bound)
+            draft = self._draft(name, layers, at, bound)
+            if len(issues.errors) > errors_before:
+                draft = OutputDraft(name, draft.type, draft.layers, at, bound, broken=True)
+            result[name] = draft
         for name, spec in declared.items():
             if name not in result:
                 result[name] = self._draft(name, [spec], spec[1], None)
@@ -184,14 +187,16 @@ class Resolver:
                     continue
                 if raw is None:
                     issues.error(at, f"input '{name}' has no value", "a literal, a binding or {type:, path:}")
-                    continue
-                value = self._value(job, raw, at, None, self.ctx.base_dir)
-                if value is not None:
-                    result[name] = value
+                    value = None
+                else:
+                    value = self._value(job, raw, at, None, self.ctx.base_dir)
+                result[name] = value if value is not None else Value(None, at, broken=True)
             return result
-        declarations = self._declarations(job)
+        declarations, broken = self._declarations(job)
+        for name in broken:
+            result[name] = Value(None, job.where / "inputs" / name, broken=True)
         for name in given:
-            if name not in declarations:
+            if name not in declarations and name not in broken:
                 at = job.where / "inputs" / name
                 issues.error(
                     at, f"the component has no input '{name}'", suggest(name, declarations), key=True
@@ -212,63 +217,76 @@ class Resolver:
                     f"inputs: {{{name}: ...}} on the job",
                     key=True,
                 )
-                continue
-            if value is None:
-                continue
-            conformed = conform(value, declaration.type, name, at, issues)
-            if conformed is None:
-                continue
-            plan = conformed.plan
-            if isinstance(plan, LiteralInput) and not check_literal_limits(
-                plan, declaration.spec, at, self.ctx
-            ):
-                continue
-            if isinstance(plan, DataInput) and declaration.mode is not None and not _sets_mode(raw):
-                conformed = Value(plan.model_copy(update={"mode": declaration.mode}), conformed.where)
-            result[name] = conformed
+                value = None
+            result[name] = self._declared_value(value, declaration, name, at, raw)
         return result
 
-    def _declarations(self, job: JobSource) -> dict[str, Declaration]:
+    def _declared_value(
+        self, value: Value | None, declaration: Declaration, name: str, at: Where, raw: Any
+    ) -> Value:
+        broken = Value(None, at, broken=True)
+        if value is None or value.broken:
+            return broken
+        conformed = conform(value, declaration.type, name, at, self.ctx.issues)
+        if conformed is None:
+            return broken
+        plan = conformed.plan
+        if isinstance(plan, LiteralInput) and not check_literal_limits(plan, declaration.spec, at, self.ctx):
+            return broken
+        if isinstance(plan, DataInput) and declaration.mode is not None and not _sets_mode(raw):
+            return Value(plan.model_copy(update={"mode": declaration.mode}), conformed.where)
+        return conformed
+
+    def _declarations(self, job: JobSource) -> tuple[dict[str, Declaration], set[str]]:
+        """The component's input declarations, and the names whose declaration is invalid."""
         assert job.component is not None
         assert job.component_where is not None
-        issues = self.ctx.issues
         base_dir = job.layered.layers[-1].base_dir
         result: dict[str, Declaration] = {}
+        broken: set[str] = set()
         for name, raw in (job.component.inputs or {}).items():
             at = job.component_where / "inputs" / name
-            if not NAME_RE.match(name):
-                issues.error(
-                    at, f"{name!r} is not a valid input name", "letters, digits, underscores", key=True
-                )
-                continue
-            if not isinstance(raw, dict):
-                issues.error(at, f"expected an input declaration, got {describe(raw)}", "{type: uri_folder}")
-                continue
-            spec = validate(InputSpec, raw, at, issues)
-            if spec is None:
-                continue
-            if spec.type is None:
-                issues.error(
-                    at, f"input '{name}' has no type", "type: uri_folder (or integer, string...)", key=True
-                )
-                continue
-            kind = parse_type(spec.type, at / "type", issues)
-            if kind is None:
-                continue
-            mode = parse_input_mode(spec.mode, at / "mode", issues) if spec.mode is not None else None
-            default: Value | None = None
-            if isinstance(kind, LiteralType) and spec.default is not None:
-                plan = literal_input(spec.default, kind, at / "default", issues)
-                default = Value(plan, at / "default") if plan is not None else None
-            elif isinstance(kind, DataType) and (spec.path or spec.default) is not None:
-                text = spec.path if spec.path is not None else spec.default
-                key = "path" if spec.path is not None else "default"
-                source = data_location(str(text), kind, base_dir, at / key, issues)
-                if source is not None:
-                    plan_data = DataInput(type=kind, mode=mode or InputMode.RO_MOUNT, source=source)
-                    default = Value(plan_data, at / key)
-            result[name] = Declaration(kind, bool(spec.optional), default, mode, spec, at)
-        return result
+            declaration = self._declaration(name, raw, at, base_dir)
+            if declaration is None:
+                broken.add(name)
+            else:
+                result[name] = declaration
+        return result, broken
+
+    def _declaration(self, name: str, raw: Any, at: Where, base_dir: Path | None) -> Declaration | None:
+        issues = self.ctx.issues
+        if not NAME_RE.match(name):
+            issues.error(at, f"{name!r} is not a valid input name", "letters, digits, underscores", key=True)
+            return None
+        if not isinstance(raw, dict):
+            issues.error(at, f"expected an input declaration, got {describe(raw)}", "{type: uri_folder}")
+            return None
+        errors_before = len(issues.errors)
+        spec = validate(InputSpec, raw, at, issues)
+        if spec is None or len(issues.errors) > errors_before:
+            return None
+        if spec.type is None:
+            issues.error(
+                at, f"input '{name}' has no type", "type: uri_folder (or integer, string...)", key=True
+            )
+            return None
+        kind = parse_type(spec.type, at / "type", issues)
+        if kind is None:
+            return None
+        mode = parse_input_mode(spec.mode, at / "mode", issues) if spec.mode is not None else None
+        default: Value | None = None
+        if isinstance(kind, LiteralType) and spec.default is not None:
+            plan = literal_input(spec.default, kind, at / "default", issues)
+            if plan is None:
+                return None
+            default = Value(plan, at / "default")
+        elif isinstance(kind, DataType) and (spec.path or spec.default) is not None:
+            key = "path" if spec.path is not None else "default"
+            source = data_location(str(getattr(spec, key)), kind, base_dir, at / key, issues)
+            if source is None:
+                return None
+            default = Value(DataInput(type=kind, mode=mode or InputMode.RO_MOUNT, source=source), at / key)
+        return Declaration(kind, bool(spec.optional), default, mode, spec, at)
 
     def _expression(self, raw: Any, at: Where) -> Any:
         """The whole-string expression in ``raw`` (None when ``raw`` is no binding; errors recorded)."""
@@ -355,7 +373,8 @@ class Resolver:
             if expr.name not in self.inputs:
                 issues.error(at, f"the pipeline has no input '{expr.name}'", suggest(expr.name, self.inputs))
                 return None
-            return Value(self.inputs[expr.name].value.plan, at)
+            found = self.inputs[expr.name].value
+            return Value(found.plan, at, broken=found.broken)
         if expr.kind == "job_output":
             return self._job_output(job, expr.job, expr.name, at)
         if expr.kind == "job_input":
@@ -371,7 +390,8 @@ class Resolver:
                 known = (other.job.inputs or {}).keys() | values.keys()
                 issues.error(at, f"job '{expr.job}' has no input '{expr.name}'", suggest(expr.name, known))
                 return None
-            return Value(values[expr.name].plan, at)
+            found = values[expr.name]
+            return Value(found.plan, at, broken=found.broken)
         issues.error(at, f"{expr} cannot be used in a job's inputs", _PARENT_FORMS)
         return None
 
@@ -386,6 +406,8 @@ class Resolver:
             issues.error(at, f"job '{producer}' has no output '{output}'", suggest(output, drafts))
             return None
         self.edges.setdefault(job.name, set()).add(producer)
+        if drafts[output].broken:
+            return Value(None, at, broken=True)
         plan = DataInput(type=drafts[output].type, source=JobOutputRef(job=producer, output=output))
         return Value(plan, at)
 

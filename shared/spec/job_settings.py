@@ -47,15 +47,18 @@ def resolve_setting(
         if expr.name not in pipeline:
             issues.error(where, f"the pipeline has no input '{expr.name}'", suggest(expr.name, pipeline))
             return None
-        plan = pipeline[expr.name].value.plan
+        found = pipeline[expr.name].value
     elif expr.kind == "input":
         if expr.name not in inputs:
             issues.error(where, f"the job has no input '{expr.name}'", suggest(expr.name, inputs))
             return None
-        plan = inputs[expr.name].plan
+        found = inputs[expr.name]
     else:
         issues.error(where, f"{expr} cannot set a run setting", "${{parent.inputs.<x>}} or ${{inputs.<x>}}")
         return None
+    if found.broken:
+        return None
+    plan = found.plan
     if plan is None:
         issues.error(where, f"{expr} has no value", "a value for that input (a default or --set)")
         return None

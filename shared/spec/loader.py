@@ -54,6 +54,9 @@ def load_text(text: str, name: str, issues: Issues) -> tuple[Any, Source]:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        context = exc.context_mark
+        if exc.problem and exc.context and context is not None and context.line + 1 != line:
+            problem += f" ({exc.context} at line {context.line + 1}, column {context.column + 1})"
         source.values[()] = Position(line, column)
         issues.error(where, f"invalid YAML: {_one_line(problem)}", "well-formed YAML or JSON")
         return None, source
@@ -116,7 +119,9 @@ class _Converter:
             child = (*path, key)
             if key_pos is not None:
                 self.source.keys[child] = key_pos
-            if value_pos is not None:
+            if value is None and key_pos is not None:
+                self.source.values[child] = key_pos  # an empty value: point at its key
+            elif value_pos is not None:
                 self.source.values[child] = value_pos
             result[str(key)] = self.convert(value, child, depth + 1, ancestors)
         return result

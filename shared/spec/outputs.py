@@ -31,6 +31,8 @@ _TEMPLATE_HINT = (
 def output_plan(draft: OutputDraft, job: str, ctx: Context) -> OutputPlan | None:
     """The frozen output (None when its path or mode is invalid; errors recorded)."""
     issues = ctx.issues
+    if draft.broken:
+        return None
     mode = OutputMode.RW_MOUNT
     for spec, where in draft.layers:
         if spec.mode is not None:

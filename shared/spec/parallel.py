@@ -96,7 +96,7 @@ class _Freezer:
         task, task_where, task_base = self.job.layered.get("task")
         if not isinstance(task, TaskSpec):
             example = "task: {type: run_function, code: ..., entry_script: ...}"
-            issues.error(self.job.where, "required key 'task' is missing", example, key=True)
+            issues.error(self.job.layered.definition, "required key 'task' is missing", example, key=True)
             return None
         input_data = _input_data(self.job.layered.get("input_data"), self.inputs, self.job, self.ctx)
         code, environment, script = self.code_and_environment(task, task_where, task_base)
@@ -205,7 +205,10 @@ def _input_data(
     issues = ctx.issues
     if value is None:
         issues.error(
-            job.where, "required key 'input_data' is missing", "input_data: ${{inputs.<name>}}", key=True
+            job.layered.definition,
+            "required key 'input_data' is missing",
+            "input_data: ${{inputs.<name>}}",
+            key=True,
         )
         return None
     try:
@@ -222,6 +225,8 @@ def _input_data(
         issues.error(where, f"the job has no input '{expr.name}'", suggest(expr.name, inputs))
         return None
     plan = inputs[expr.name].plan
+    if inputs[expr.name].broken:
+        return None
     if plan is None:
         issues.error(where, f"input '{expr.name}' has no value", "a value for the input that is split")
         return None

@@ -58,13 +58,9 @@ def pipeline_inputs(
             )
             continue
         declared = _declare(name, spec, at, ctx, overridden=name in pending)
-        if declared is None:
-            continue
-        if name in pending:
+        if declared is not None and name in pending:
             declared = _override(name, declared, pending[name], ctx)
-            if declared is None:
-                continue
-        result[name] = declared
+        result[name] = declared or PipelineInput(Value(None, at, broken=True), None)
     return result
 
 
@@ -221,10 +217,11 @@ def pipeline_outputs(raw: dict[str, Any] | None, where: Where, ctx: Context) -> 
         if spec is None:
             result[name] = PipelineOutput(OutputSpec(), at)
             continue
+        model = None
         if not isinstance(spec, dict):
             ctx.issues.error(at, f"expected an output mapping, got {describe(spec)}", "{type: uri_folder}")
-            continue
-        model = validate(OutputSpec, spec, at, ctx.issues)
-        if model is not None:
-            result[name] = PipelineOutput(model, at)
+        else:
+            model = validate(OutputSpec, spec, at, ctx.issues)
+        # An invalid output is kept (empty) so that the jobs binding it report nothing more.
+        result[name] = PipelineOutput(model or OutputSpec(), at)
     return result

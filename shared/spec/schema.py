@@ -223,7 +223,7 @@ class CommandBody(SpecModel):
     resources: ResourcesSpec | None = None
     limits: LimitsSpec | None = None
     distribution: Any = ignored("Distributed training launchers are not set up; the command runs as is.")
-    additional_includes: Any = unsupported("Put the files in the code folder instead.")
+    additional_includes: Any = unsupported("the files in the code folder instead")
 
 
 class CommandJobSpec(CommandBody):
@@ -274,7 +274,9 @@ class PipelineSpec(SpecModel):
     settings: PipelineSettingsSpec | None = None
     inputs: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
-    jobs: dict[str, Any] = Field(description="The steps.", json_schema_extra={"example": "score: {...}"})
+    jobs: dict[str, Any] = Field(
+        description="The steps.", json_schema_extra={"example": "{<name>: {type: parallel, ...}}"}
+    )
     name: Any = ignored("The run id is chosen when the run is submitted.")
     identity: Any = ignored("Agents use the Batch pool's managed identity.")
     properties: Any = ignored("Not used.")

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from typing import Any, TypeVar
@@ -102,11 +103,21 @@ def _field_by_key(cls: type[BaseModel], key: str) -> tuple[str, FieldInfo] | Non
 def _drop_unknown_keys(cls: type[BaseModel], data: dict[str, Any], where: Where, issues: Issues) -> Any:
     allowed = keys_of(cls)
     cleaned: dict[str, Any] = {}
-    for key, value in data.items():
+    for written, value in data.items():
+        key = written
         found = _field_by_key(cls, key)
         if found is None:
             issues.error(where / key, f"unknown key '{key}'", suggest(key, allowed), key=True)
-            continue
+            # A likely misspelling is still checked under the intended name (the error stays), so one
+            # typo does not also report the intended key as missing.
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.8)
+            if not close or close[0] in data or close[0] in cleaned:
+                continue
+            key = close[0]
+            found = _field_by_key(cls, key)
+            if found is None:
+                continue
+            where.source.alias((*where.path, written), (*where.path, key))
         nested = _model_in(found[1].annotation)
         if nested is not None and isinstance(value, dict):
             cleaned[key] = _drop_unknown_keys(nested, value, where / key, issues)
@@ -152,6 +163,9 @@ def _translate(cls: type[BaseModel], error: Any, where: Where, issues: Issues) -
     sample = ""
     if info is not None and isinstance(info.json_schema_extra, dict):
         sample = str(info.json_schema_extra.get("example", ""))
+    on_key = bool(loc) and loc[-1] == "[key]"
+    if on_key:
+        loc = loc[:-1]
     at = where.child(*loc)
     if kind == "missing":
         name = loc[-1] if loc else "?"
@@ -160,7 +174,7 @@ def _translate(cls: type[BaseModel], error: Any, where: Where, issues: Issues) -
         return
     if kind == "spec":
         ctx = error.get("ctx") or {}
-        issues.error(at, str(error["msg"]), str(ctx.get("expected", "")))
+        issues.error(at, str(error["msg"]), str(ctx.get("expected", "")), key=on_key)
         return
     if kind == "extra_forbidden":
         parent = _field_at(cls, loc[:-1])
@@ -171,7 +185,7 @@ def _translate(cls: type[BaseModel], error: Any, where: Where, issues: Issues) -
     if kind == "literal_error":
         ctx = error.get("ctx") or {}
         allowed = str(ctx.get("expected", ""))
-        issues.error(at, f"{describe(error.get('input'))} is not allowed here", allowed)
+        issues.error(at, f"{describe(error.get('input'))} is not a valid value for '{loc[-1]}'", allowed)
         return
     word = _TYPE_WORDS.get(kind)
     if word is not None:

@@ -31,10 +31,15 @@ _FOLDERS = {DataType.URI_FOLDER, DataType.MLTABLE}
 
 @dataclass(frozen=True)
 class Value:
-    """A resolved input value: its plan (None when an optional input has no value) and its origin."""
+    """A resolved input value: its plan (None when an optional input has no value) and its origin.
+
+    ``broken`` marks an input whose own error was already reported: uses of it stay silent, so one
+    mistake is reported once.
+    """
 
     plan: LiteralInput | DataInput | None
     where: Where
+    broken: bool = False
 
 
 class CoercionError(ValueError):
