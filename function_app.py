@@ -9,10 +9,12 @@ Functions: the HTTP API (one function per route, ``functions/http_api.py``), the
 import azure.durable_functions as df
 import azure.functions as func
 
-from functions import events, http_api, ingest
+from functions import activities, events, http_api, ingest, orchestrators
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 app.register_functions(http_api.bp)
 app.register_functions(ingest.bp)
 app.register_functions(events.bp)
+app.register_functions(orchestrators.bp)
+app.register_functions(activities.bp)
