@@ -104,9 +104,15 @@ class SubmissionUploader:
     ) -> None:
         self.clients = clients
         self.settings = settings or get_settings()
+        self._owns_cache = cache is None
         self.cache = cache if cache is not None else HashCache.in_home(self.settings.home)
         self.records: list[UploadRecord] = []
         self._done: dict[tuple[str, str], UploadRecord] = {}
+
+    def close(self) -> None:
+        """Close the hash cache if this uploader opened it."""
+        if self._owns_cache:
+            self.cache.close()
 
     def rewrite(self, use: PathUse) -> str:
         """The ``rewrite`` callback of ``bundle_file``: upload ``use.path`` and return its URI."""
@@ -258,8 +264,11 @@ def prepare_submission(
     overrides = dict(overrides or {})
     plan = compile_file(spec_path, run_id="submission", overrides=overrides)
     uploader = SubmissionUploader(clients, settings=settings, cache=cache)
-    text = bundle_file(spec_path, rewrite=uploader.rewrite)
-    rewritten = uploader.rewrite_overrides(plan, overrides)
+    try:
+        text = bundle_file(spec_path, rewrite=uploader.rewrite)
+        rewritten = uploader.rewrite_overrides(plan, overrides)
+    finally:
+        uploader.close()
     return Submission(spec_text=text, source=str(spec_path), overrides=rewritten, uploads=uploader.records)
 
 

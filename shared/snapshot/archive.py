@@ -81,7 +81,11 @@ def is_snapshot_drop(blob_name: str) -> bool:
     Trigger adapters call this first and ignore other blobs (the store's own objects and manifests, and
     the error files this module writes).
     """
-    return blob_name.startswith(INCOMING_PREFIX) and not blob_name.endswith(ERROR_SUFFIX)
+    return (
+        blob_name.startswith(INCOMING_PREFIX)
+        and not blob_name.endswith((ERROR_SUFFIX, "/"))
+        and blob_name != INCOMING_PREFIX
+    )
 
 
 def max_archive_bytes(settings: Settings) -> int:

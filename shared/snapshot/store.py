@@ -328,7 +328,10 @@ def materialize_snapshot(clients: StorageClients, snapshot_id: str, dest_cache: 
 
 
 def _download(container: ContainerClient, file: SnapshotFile, root: Path) -> None:
-    target = root.joinpath(*file.path.split("/"))
+    parts = file.path.split("/")
+    if file.path.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise SnapshotError(f"manifest entry {file.path!r} is not a safe relative path", path=file.path)
+    target = root.joinpath(*parts)
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("wb") as handle:
         container.download_blob(object_path(file.sha256), max_concurrency=2).readinto(handle)

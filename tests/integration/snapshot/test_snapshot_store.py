@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import uuid
@@ -20,7 +21,8 @@ from shared.snapshot import (
     snapshot_id_of_folder,
     snapshot_uri,
 )
-from shared.snapshot.store import object_path
+from shared.snapshot.models import SnapshotFile, SnapshotManifest
+from shared.snapshot.store import manifest_path, object_path
 from shared.storage import Container, StorageClients
 
 
@@ -165,3 +167,22 @@ def test_resolve_snapshot_references(storage: StorageClients, tmp_path: Path) ->
         resolve_snapshot_ref(storage, "./src")
     with pytest.raises(SnapshotError, match=r"no snapshot was ingested from incoming/never\.zip"):
         resolve_snapshot_ref(storage, "azureml://datastores/snapshots/paths/incoming/never.zip")
+
+
+def test_a_tampered_manifest_cannot_write_outside_the_cache(storage: StorageClients, tmp_path: Path) -> None:
+    content = uuid.uuid4().hex.encode()
+    digest = hashlib.sha256(content).hexdigest()
+    container = storage.container(Container.SNAPSHOTS)
+    container.upload_blob(object_path(digest), content, overwrite=True)
+    fake_id = "sha256-" + hashlib.sha256(content + b"fake").hexdigest()
+    evil = SnapshotManifest(
+        snapshot_id=fake_id,
+        files=[SnapshotFile(path="../../escaped.txt", size=len(content), mode=0o644, sha256=digest)],
+    )
+    container.upload_blob(manifest_path(fake_id), evil.model_dump_json().encode(), overwrite=True)
+    cache = tmp_path / "deep" / "cache"
+    with pytest.raises(SnapshotError, match="is not a safe relative path"):
+        materialize_snapshot(storage, fake_id, cache)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not (tmp_path / "deep" / "escaped.txt").exists()
+    assert list(cache.iterdir()) == []
