@@ -6,7 +6,8 @@ sends what these build. What a node gets, and why:
 - **Job preparation task** ``fanout-environment``: downloads the Fanout wheel (the only resource file,
   read with the pool's user-assigned identity, or a short-lived read-only SAS when no identity is
   configured) and builds the job's environment once per node (:mod:`shared.compute.environment`). It
-  runs in the same image as the agents, under the pool-wide auto-user, and re-runs harmlessly.
+  runs in the same image as the agents, under the pool-wide auto-user, and re-runs harmlessly. Images
+  from an Azure Container Registry are pulled with the pool identity (which needs ``AcrPull`` there).
 - **Agent tasks** ``agent-<i>``, one per instance: ``fanout agent --run R --job J --node-id i
   --workers W`` via ``/bin/bash -c`` inside the prepared environment; ``required_slots`` = all the node's
   slots, so an agent owns its node's cores and GPUs; ``maxTaskRetryCount`` covers agent crashes. The
@@ -110,12 +111,28 @@ def _pool_user() -> batch_models.UserIdentity:
 
 def container_settings(submission: JobSubmission) -> batch_models.BatchTaskContainerSettings | None:
     """Container settings of the step's tasks (None when the pool runs tasks on the host)."""
-    if not submission.containers or not submission.environment.image:
+    image = submission.environment.image
+    if not submission.containers or not image:
         return None
     return batch_models.BatchTaskContainerSettings(
-        image_name=submission.environment.image,
+        image_name=image,
         container_run_options="--gpus all" if submission.kind is PoolKind.GPU else "",
+        registry=registry_for(image, submission.package.identity_resource_id),
         working_directory=batch_models.ContainerWorkingDirectory.TASK_WORKING_DIRECTORY,
+    )
+
+
+def registry_for(
+    image: str, identity_resource_id: str | None
+) -> batch_models.ContainerRegistryReference | None:
+    """Images in an Azure Container Registry are pulled with the pool identity (it needs AcrPull there);
+    other registries must be public or configured on the pool."""
+    host = image.split("/", 1)[0] if "/" in image else ""
+    if not identity_resource_id or not host.endswith(".azurecr.io"):
+        return None
+    return batch_models.ContainerRegistryReference(
+        registry_server=host,
+        identity_reference=batch_models.BatchNodeIdentityReference(resource_id=identity_resource_id),
     )
 
 

@@ -198,3 +198,15 @@ def test_pools_without_containers_get_no_container_settings() -> None:
     (task,) = sent("tasks", sub)
     assert "containerSettings" not in task
     assert "containerSettings" not in sent("job", sub)["jobPreparationTask"]
+
+
+def test_images_from_azure_container_registry_are_pulled_with_the_pool_identity() -> None:
+    plan = EnvironmentPlan(image="myacr.azurecr.io/score:1")
+    (task,) = sent("tasks", submission(environment=plan, instances=1))
+    assert task["containerSettings"]["registry"] == {
+        "registryServer": "myacr.azurecr.io",
+        "identityReference": {"resourceId": IDENTITY},
+    }
+    public = EnvironmentPlan(image="mcr.microsoft.com/azureml/openmpi4.1.0-ubuntu22.04:latest")
+    (task,) = sent("tasks", submission(environment=public, instances=1))
+    assert "registry" not in task["containerSettings"]
