@@ -43,6 +43,16 @@ ORCHESTRATORS: Mapping[str, Orchestrator] = {names.RUN_PIPELINE: run_pipeline, n
 _QUIET_LOGGER = logging.getLogger("fanout.durabletask")
 
 
+class _ShutdownNoise(logging.Filter):
+    """Drops the worker's warning about its own stream being cancelled when the engine stops."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Locally cancelled by application" not in record.getMessage()
+
+
+_QUIET_LOGGER.addFilter(_ShutdownNoise())
+
+
 class LoopbackBackend(InMemoryOrchestrationBackend):
     """The in-memory backend bound to 127.0.0.1 on a port the OS picks (the stock one binds [::])."""
 

@@ -6,7 +6,8 @@
    into ``wd/`` — the command's working directory, where it finds ``./outputs`` and ``./logs``.
 2. Inputs materialised (``${{inputs.x}}`` → a local path; literals → their value); each output gets a
    local path (a folder, or a file in a folder for ``uri_file``) for ``${{outputs.y}}``.
-3. The command runs under ``bash -c`` in its own process group with the job's environment variables;
+3. The command runs under ``bash -c`` in its own process group with the job's environment variables
+   and the agent's interpreter first on ``PATH`` (``python`` is the job environment's Python);
    stdout and stderr go to ``logs/user_logs/std_log.txt``. Everything under ``./logs`` and the
    command's own log is uploaded every few seconds while it runs.
 4. It ends by itself, or is killed at ``limits.timeout`` (exit code 124) or when the step is asked to
@@ -26,6 +27,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -186,7 +188,7 @@ def _run(
     assert job.command is not None
     std_log = own_logs / STD_LOG
     std_log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **job.environment_variables}
+    env = command_environment(job)
     uploaders = [
         LogUploader(clients, step, cwd / "logs", interval=LOG_UPLOAD_INTERVAL),
         LogUploader(clients, step, own_logs, interval=LOG_UPLOAD_INTERVAL),
@@ -231,6 +233,16 @@ def _run(
     finally:
         for uploader in uploaders:
             uploader.close()
+
+
+def command_environment(job: JobPlan) -> dict[str, str]:
+    """The command's environment: the agent's, the job's variables, and the agent's interpreter first
+    on ``PATH`` — so ``python`` in a command is the interpreter of the environment the agent runs in
+    (the job's environment on a Batch node; the current one locally)."""
+    env = {**os.environ, **job.environment_variables}
+    interpreter_dir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in (interpreter_dir, env.get("PATH", "")) if p)
+    return env
 
 
 def _kill(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
