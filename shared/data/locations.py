@@ -177,11 +177,17 @@ def parse_blob_url(url: str) -> tuple[BlobRoot, str]:
 
 
 def open_container(clients: StorageClients, root: BlobRoot) -> ContainerClient:
-    """A client for ``root``'s container: Fanout's own, or another account's with its SAS (or, without
-    one, Fanout's own credential — the identity must have read access there)."""
+    """A client for ``root``'s container.
+
+    A root with a SAS is always read with that SAS (the user gave it explicitly); otherwise Fanout's own
+    clients serve its own account, and another account is read with Fanout's credential (its identity
+    must be allowed to read there).
+    """
+    if root.account_url is not None and root.sas:
+        return ContainerClient(root.account_url, root.container, credential=root.sas)
     if root.account_url is None or _same_account(clients, root.account_url):
         return clients.blob.get_container_client(root.container)
-    credential: Any = root.sas or clients.blob.credential
+    credential: Any = clients.blob.credential
     return ContainerClient(root.account_url, root.container, credential=credential)
 
 
