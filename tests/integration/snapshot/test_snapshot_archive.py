@@ -96,7 +96,12 @@ def test_a_dropped_zip_becomes_the_same_snapshot_as_its_folder(
     storage: StorageClients, tmp_path: Path
 ) -> None:
     marker = unique()
-    files = {"score.py": f"M = {marker!r}\n", "lib/util.py": "X = 1\n", ".amlignore": "*.log\n"}
+    files = {
+        "score.py": f"M = {marker!r}\n",
+        "lib/util.py": "X = 1\n",
+        ".amlignore": "*.log\n",
+        ".gitignore": "*.py\n",  # unused: .amlignore wins
+    }
     code = tmp_path / "code"
     for rel, text in files.items():
         (code / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -109,6 +114,7 @@ def test_a_dropped_zip_becomes_the_same_snapshot_as_its_folder(
     assert record.snapshot_id == build_snapshot(storage, code).snapshot_id
     assert record.ignore_file == ".amlignore"
     assert record.ignored_count == 1
+    assert record.file_count == 4
     assert resolve_snapshot_ref(storage, f"azureml://datastores/snapshots/paths/{blob}") == record.snapshot_id
     assert resolve_snapshot_ref(storage, blob) == record.snapshot_id
     folder = materialize_snapshot(storage, f"azureml://datastores/snapshots/paths/{blob}", tmp_path / "cache")

@@ -186,3 +186,24 @@ def test_a_tampered_manifest_cannot_write_outside_the_cache(storage: StorageClie
     assert not (tmp_path / "escaped.txt").exists()
     assert not (tmp_path / "deep" / "escaped.txt").exists()
     assert list(cache.iterdir()) == []
+
+
+def test_acceptance_25_amlignore_limits_and_hash(storage: StorageClients, tmp_path: Path) -> None:
+    """Both ignore files: only .amlignore applies to the snapshot and its hash; > 300 MB after it fails."""
+    code = make_code(tmp_path / "code")
+    (code / ".gitignore").write_text("*.py\n")  # would drop every script if it applied
+    with (code / "huge.bin").open("wb") as handle:  # sparse: no disk space, 300 MB + 1 byte
+        handle.truncate(300 * 1024 * 1024 + 1)
+    with pytest.raises(SnapshotError, match=r"exceeds the limit of 300\.0 MB"):
+        build_snapshot(storage, code)  # default settings: Azure ML's limits
+
+    (code / ".amlignore").write_text((code / ".amlignore").read_text() + "huge.bin\n")
+    record = build_snapshot(storage, code)
+    assert record.ignore_file == ".amlignore"
+    assert {f.path for f in load_manifest(storage, record.snapshot_id).files} >= {"score.py", "lib/util.py"}
+
+    (code / "debug.log").write_text("changed, but ignored")
+    (code / "huge.bin").unlink()
+    assert snapshot_id_of_folder(code) == record.snapshot_id  # ignored files do not change the hash
+    (code / ".gitignore").write_text("*.py\n# edited\n")
+    assert snapshot_id_of_folder(code) != record.snapshot_id  # .gitignore is an ordinary file here
