@@ -21,15 +21,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from importlib import import_module
-from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.errors import ApiError, FanoutError, SnapshotError, SpecError
 from shared.orchestration.client import DurableClient, start_run
 from shared.orchestration.names import instance_id_for
-from shared.plan import CodeRef, DataInput, LocalData, RunPlan
+from shared.plan import DataInput, LocalData, RunPlan
 from shared.storage import Container, StorageClients
 from shared.telemetry import inject_trace_context, start_span
 
@@ -153,7 +151,7 @@ def ingest_spec_blob(clients: StorageClients, durable: DurableClient, blob_name:
             logger.info("specs/%s (ETag %s) already started run %s; nothing to do", name, etag, run_id)
             return IngestOutcome(IngestStatus.ALREADY_STARTED, name, run_id)
         try:
-            plan = _compile(data, name, run_id)
+            plan = _compile(data, name, run_id, _stored_overrides(clients, name))
         except FanoutError as error:
             return _reject(clients, name, etag, error)
         plan = plan.model_copy(update={"trace": inject_trace_context()})
@@ -163,10 +161,16 @@ def ingest_spec_blob(clients: StorageClients, durable: DurableClient, blob_name:
     return IngestOutcome(IngestStatus.STARTED, name, started)
 
 
-def _compile(data: bytes, name: str, run_id: str) -> Any:
-    from shared.errors import SpecIssue
+def _stored_overrides(clients: StorageClients, name: str) -> dict[str, str]:
+    """``--set`` overrides ``fanout submit`` stored in the blob's metadata."""
+    from shared.upload import read_spec_overrides
 
-    compile_text = import_module("shared.spec").compile_text
+    return read_spec_overrides(clients, name)
+
+
+def _compile(data: bytes, name: str, run_id: str, overrides: dict[str, str]) -> RunPlan:
+    from shared.errors import SpecIssue
+    from shared.spec import compile_text  # heavy: imported when a spec arrives
 
     if len(data) > MAX_SPEC_BYTES:
         raise SpecError(
@@ -178,11 +182,9 @@ def _compile(data: bytes, name: str, run_id: str) -> Any:
         raise SpecError(
             [SpecIssue(name, 1, 1, "", f"the spec is not UTF-8 text (byte {exc.start})", "a UTF-8 YAML file")]
         ) from exc
-    result = compile_text(text, source=name, base_dir=None, run_id=run_id, overrides={})
-    if isinstance(result, SpecError):
-        raise result
-    require_no_local_files(result)
-    return result
+    plan: RunPlan = compile_text(text, source=name, base_dir=None, run_id=run_id, overrides=overrides)
+    require_no_local_files(plan)
+    return plan
 
 
 def _already_started(durable: DurableClient, run_id: str) -> bool:
@@ -212,30 +214,6 @@ def _remove_stale_error(clients: StorageClients, name: str) -> None:
 
 
 # --- plans submitted to the server ----------------------------------------------------------------
-
-
-def attach_snapshot(plan: RunPlan, snapshot_id: str | None) -> RunPlan:
-    """The plan with ``snapshot_id`` as the code of every job whose code is still a local folder.
-
-    Raises:
-        ApiError: jobs use different local code folders (one zip cannot stand for several).
-    """
-    if snapshot_id is None:
-        return plan
-    local = {job.code.local_path for job in plan.jobs if job.code is not None and job.code.snapshot is None}
-    if len(local) > 1:
-        raise ApiError(
-            "one snapshot was sent but the jobs use different code folders "
-            f"({', '.join(sorted(str(p) for p in local))}); submit with `fanout submit`, or give each job "
-            "a stored snapshot in its code:",
-        )
-    jobs = [
-        job.model_copy(update={"code": CodeRef(snapshot=snapshot_id)})
-        if job.code is not None and job.code.snapshot is None
-        else job
-        for job in plan.jobs
-    ]
-    return plan.model_copy(update={"jobs": jobs})
 
 
 def require_no_local_files(plan: RunPlan) -> None:

@@ -11,7 +11,6 @@ from shared.api.context import ApiContext
 from shared.api.http import ApiRequest, ApiResponse, json_response
 from shared.api.models import (
     AssetList,
-    AssetListRequest,
     AssetRequest,
     CancelAccepted,
     ListRunsRequest,
@@ -25,6 +24,7 @@ from shared.api.models import (
     SubmitPipelineJson,
 )
 from shared.api.routes import Route, parse_parameters
+from shared.registry import AssetVersion
 
 _YAML_BODY = {"type": "string", "description": "The pipeline spec (YAML or JSON text)."}
 _MULTIPART_BODY = {
@@ -79,7 +79,8 @@ def _read_logs(context: ApiContext, request: ApiRequest) -> ApiResponse:
 
 
 def _list_assets(context: ApiContext, request: ApiRequest) -> ApiResponse:
-    answer, status = assets.list_assets(context, parse_parameters(AssetListRequest, request))
+    parse_parameters(NoParameters, request)
+    answer, status = assets.list_assets(context)
     return json_response(answer, status)
 
 
@@ -160,9 +161,8 @@ ROUTES: list[Route] = [
         method="GET",
         template="assets",
         handler=_list_assets,
-        summary="List registered data assets (every version), optionally of one name.",
-        parameters=AssetListRequest,
-        responses={200: ("Asset versions.", AssetList)},
+        summary="List registered data assets, each with its latest version.",
+        responses={200: ("The data assets.", AssetList)},
     ),
     Route(
         name="get_asset",
@@ -171,7 +171,7 @@ ROUTES: list[Route] = [
         handler=_get_asset,
         summary="One data asset version (the latest when no version is given).",
         parameters=AssetRequest,
-        responses={200: ("The asset version.", None), 404: _NOT_FOUND},
+        responses={200: ("The asset version.", AssetVersion), 404: _NOT_FOUND},
     ),
     Route(
         name="openapi",

@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
-
-from pydantic import BaseModel
-
+from shared import registry
 from shared.api.context import ApiContext
-from shared.api.models import AssetList, AssetListRequest, AssetRequest
+from shared.api.models import AssetList, AssetRequest
 
 LATEST = "latest"
 
 
-def _as_dict(asset: Any) -> dict[str, Any]:
-    if isinstance(asset, BaseModel):
-        return asset.model_dump(mode="json")
-    return dict(asset)
+def list_assets(context: ApiContext) -> tuple[AssetList, int]:
+    """Every registered data asset with its latest version, sorted by name."""
+    return AssetList(assets=registry.list_assets(context.clients)), 200
 
 
-def list_assets(context: ApiContext, request: AssetListRequest) -> tuple[AssetList, int]:
-    """Every registered asset version (of one name when ``name`` is given)."""
-    registry = import_module("shared.registry")
-
-    found = registry.list_assets(context.clients, name=request.name)
-    return AssetList(assets=[_as_dict(asset) for asset in found]), 200
-
-
-def get_asset(context: ApiContext, request: AssetRequest) -> tuple[dict[str, Any], int]:
+def get_asset(context: ApiContext, request: AssetRequest) -> tuple[registry.AssetVersion, int]:
     """One asset version; the latest when the version is absent or ``latest``.
 
     Raises:
-        NotFoundError / RegistryError: no such asset or version.
+        NotFoundError: no such asset or version (the message lists the versions that exist).
+        RegistryError: the name or version is malformed.
     """
-    registry = import_module("shared.registry")
-
     version = None if request.version in (None, "", LATEST) else request.version
-    return _as_dict(registry.get_asset(context.clients, request.name, version)), 200
+    return registry.get_asset(context.clients, request.name, version), 200

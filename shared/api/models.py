@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from shared.models import FrozenModel
+from shared.registry import AssetSummary
 
 #: Run ids are also durable instance ids and blob folder names: no slashes, at most 100 characters.
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -233,13 +234,7 @@ class AssetRequest(FrozenModel):
     version: str | None = Field(default=None, description="A version, or absent/'latest' for the latest.")
 
 
-class AssetListRequest(FrozenModel):
-    """Query of ``GET /api/assets``."""
-
-    name: str | None = Field(default=None, description="Only versions of this asset.")
-
-
 class AssetList(FrozenModel):
     """``GET /api/assets``."""
 
-    assets: list[dict[str, Any]] = Field(description="Asset versions as the registry stores them.")
+    assets: list[AssetSummary] = Field(description="Each data asset with its latest version, by name.")

@@ -9,18 +9,21 @@ The body is one of:
   folder as a zip), any number of ``set`` fields (``path=value``) and/or one ``overrides`` field (a JSON
   object).
 
-A zip is checked (size and file limits, zip-slip, bombs) and stored content-addressed before the spec
-is compiled; it becomes the code of every job whose ``code:`` is a local folder. Inputs that point at
-files on the submitter's machine cannot be sent this way (upload them with ``fanout submit``). Nothing
-the spec names is imported or run here: validation is static.
+A zip is the folder the spec's relative paths are relative to (as on the submitter's disk): it is
+checked (size and file limits, zip-slip, bombs) and stored like a dropped snapshot, unpacked into a
+scratch folder, and the spec is bundled against it exactly as ``fanout submit`` does (each ``code:``
+folder becomes a snapshot, local data is uploaded content-addressed). Without a zip the spec must be
+self-contained (storage URIs, assets, snapshot references). Nothing the spec names is imported or run
+here: validation is static.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from importlib import import_module
-from typing import Any
+import tempfile
+from dataclasses import replace
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -30,7 +33,7 @@ from shared.api.models import SubmitAccepted, SubmitPipelineJson, SubmitPipeline
 from shared.api.multipart import Part, parse_multipart
 from shared.api.runs import run_url
 from shared.errors import ApiError, SpecError
-from shared.ingest import attach_snapshot, new_run_id, require_no_local_files
+from shared.ingest import new_run_id, require_no_local_files
 from shared.orchestration.client import start_run
 from shared.telemetry import inject_trace_context, start_span
 
@@ -160,22 +163,18 @@ def submit_pipeline(
         SnapshotError: the zip was rejected.
         ApiError: the plan needs files from the submitter's machine that were not sent.
     """
-    compile_text = import_module("shared.spec").compile_text
+    from shared.spec import compile_text  # heavy: imported when a spec arrives
 
     with start_span("fanout.submit", attributes={"fanout.source": submission.source}) as span:
-        snapshot_id = _store_snapshot(context, submission)
+        snapshot_id: str | None = None
+        spec_text, overrides = submission.spec_text, submission.overrides
+        if submission.snapshot is not None:
+            snapshot_id, spec_text, overrides = _bundle_with_archive(context, submission)
         run_id = new_run_id(submission.source)
         span.set_attribute("fanout.run_id", run_id)
-        result: Any = compile_text(
-            submission.spec_text,
-            source=submission.source,
-            base_dir=None,
-            run_id=run_id,
-            overrides=submission.overrides,
+        plan = compile_text(
+            spec_text, source=submission.source, base_dir=None, run_id=run_id, overrides=overrides
         )
-        if isinstance(result, SpecError):
-            raise result
-        plan = attach_snapshot(result, snapshot_id)
         require_no_local_files(plan)
         plan = plan.model_copy(update={"trace": inject_trace_context()})
         started = start_run(context.clients, context.require_durable(), plan)
@@ -192,12 +191,67 @@ def submit_pipeline(
     return answer, 202
 
 
-def _store_snapshot(context: ApiContext, submission: SubmitPipelineRequest) -> str | None:
-    if submission.snapshot is None:
-        return None
-    from shared.snapshot import ingest_snapshot_archive
+def _bundle_with_archive(
+    context: ApiContext, submission: SubmitPipelineRequest
+) -> tuple[str, str, dict[str, str]]:
+    """Store the zip (checked like a dropped one), unpack it, and bundle the spec against it.
 
-    record = ingest_snapshot_archive(
-        context.clients, submission.snapshot, submission.snapshot_name or "snapshot.zip"
-    )
-    return record.snapshot_id
+    The zip is the folder the spec's relative paths are relative to, as on the submitter's disk; the
+    spec is placed at its root under its file name. Each ``code:`` folder becomes a snapshot and each
+    local data path (also in ``set`` values) is uploaded, exactly as ``fanout submit`` does. Returns
+    the archive's snapshot id, the self-contained spec and the overrides.
+
+    Raises:
+        SnapshotError: the zip was rejected. SpecError: the spec is invalid (located in its file name).
+    """
+    from shared.snapshot import HashCache, ingest_snapshot_archive, materialize_snapshot
+    from shared.upload import prepare_submission
+
+    archive = submission.snapshot or b""
+    record = ingest_snapshot_archive(context.clients, archive, submission.snapshot_name or "code.zip")
+    with tempfile.TemporaryDirectory(prefix="fanout-submit-") as scratch:
+        root = materialize_snapshot(context.clients, record.snapshot_id, Path(scratch) / "snapshots")
+        spec_path = root / _spec_file_name(submission.source)
+        spec_path.write_text(submission.spec_text, encoding="utf-8")
+        overrides = {key: _inside(root, value) for key, value in submission.overrides.items()}
+        try:
+            # No hash cache: the scratch files are new every time (and the app folder may be read-only).
+            bundled = prepare_submission(
+                context.clients, spec_path, overrides, settings=context.settings, cache=HashCache(None)
+            )
+        except SpecError as error:
+            raise _relocated(error, root) from None
+    return record.snapshot_id, bundled.spec_text, dict(bundled.overrides)
+
+
+def _spec_file_name(source: str) -> str:
+    name = Path(source.replace("\\", "/")).name
+    safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip(".")
+    if not safe or safe == "request":
+        return "pipeline.yml"
+    return safe if safe.endswith((".yml", ".yaml", ".json")) else f"{safe}.yml"
+
+
+def _inside(root: Path, value: str) -> str:
+    """A ``set`` value that is a relative path inside the zip, made absolute; others unchanged."""
+    if "://" in value or value.startswith(("/", "azureml:")) or not value.strip():
+        return value
+    candidate = (root / value).resolve()
+    if candidate.is_relative_to(root.resolve()) and candidate.exists():
+        return str(candidate)
+    return value
+
+
+def _relocated(error: SpecError, root: Path) -> SpecError:
+    """The error with file names relative to the zip (no server paths in answers)."""
+    prefix = str(root) + "/"
+    issues = [
+        replace(
+            issue,
+            file=issue.file.removeprefix(prefix),
+            message=issue.message.replace(prefix, ""),
+            expected=issue.expected.replace(prefix, ""),
+        )
+        for issue in error.issues
+    ]
+    return SpecError(issues)

@@ -7,22 +7,19 @@ import inspect
 import json
 import subprocess
 import sys
-from functools import lru_cache
 from typing import Any
 
-import function_app
 from functions.constants import STORAGE_CONNECTION
 from shared.api.app import ROUTES
 from shared.orchestration import names
+from tests.integration.functions.index import indexed_functions
 
 HTTP_FUNCTIONS = {route.name for route in ROUTES}
 TRIGGER_FUNCTIONS = {"ingest_spec", "ingest_snapshot", "handle_events"}
 
 
-@lru_cache(maxsize=1)
 def _functions() -> dict[str, Any]:
-    # get_functions() validates and indexes; like the worker, call it once per process.
-    return {function.get_function_name(): function for function in function_app.app.get_functions()}
+    return indexed_functions()
 
 
 def _bindings(function: Any) -> dict[str, dict[str, Any]]:

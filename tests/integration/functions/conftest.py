@@ -11,21 +11,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 import pytest
 
-import function_app
 from functions import runtime
 from shared.orchestration.durabletask_adapter import DurableTaskClient
 from shared.storage import StorageClients
 from tests.integration.api.durable_stand_in import DurableFunctionsHost, stand_in_engine
-
-
-@lru_cache(maxsize=1)
-def _functions() -> dict[str, Any]:
-    return {function.get_function_name(): function for function in function_app.app.get_functions()}
+from tests.integration.functions.index import indexed_functions
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +58,7 @@ class Invoker:
         self.host = host
 
     def __call__(self, name: str, **arguments: Any) -> Any:
-        user_function = _functions()[name].get_user_function()
+        user_function = indexed_functions()[name].get_user_function()
         if "client" in inspect.signature(user_function).parameters:
             arguments["client"] = self.host.starter
         result = user_function(**arguments)
