@@ -5,8 +5,9 @@ Runs after ``azd deploy`` (and ``azd up``) on the deploying machine, with the az
 virtual environment (``make setup``), because it reads the blob triggers from ``function_app`` itself —
 the function names and container paths live in the code, once.
 
-1. Build the Fanout wheel (``pip wheel``) and upload it to ``FANOUT_AGENT_PACKAGE_URL``: Batch nodes
-   install it in their job preparation task. Its name must match the URL (version in pyproject.toml).
+1. Build the Fanout wheel (``pip wheel``), check it holds every module of ``shared/`` and ``functions/``,
+   and upload it to ``FANOUT_AGENT_PACKAGE_URL``: Batch nodes install it in their job preparation task.
+   Its name must match the URL (version in pyproject.toml).
 2. Wait for the Function App's ``blobs_extension`` system key (it exists once the host has indexed the
    Event Grid blob triggers of the deployed code).
 3. For each blob trigger with the Event Grid source, create (or update) an event subscription on the
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,11 +145,23 @@ def retry(action: Callable[[], str], *, what: str, seconds: float, every: float 
         time.sleep(every)
 
 
+def missing_modules(wheel_names: Iterable[str], root: Path = ROOT) -> list[str]:
+    """Python files of ``shared/`` and ``functions/`` that a wheel with ``wheel_names`` lacks."""
+    names = set(wheel_names)
+    sources = [p for package in ("shared", "functions") for p in sorted((root / package).rglob("*.py"))]
+    relative = [str(p.relative_to(root)) for p in sources if "__pycache__" not in p.parts]
+    return [name for name in relative if name not in names]
+
+
 def build_wheel(out_dir: Path) -> Path:
     run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out_dir), str(ROOT)]
     )
     (wheel,) = out_dir.glob("fanout-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        missing = missing_modules(archive.namelist())
+    if missing:
+        raise SystemExit(f"postdeploy: the wheel lacks {missing[:5]}: add __init__.py to those folders")
     return wheel
 
 

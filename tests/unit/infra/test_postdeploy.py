@@ -111,3 +111,21 @@ def test_funcignore_keeps_the_app_and_drops_the_rest() -> None:
     assert {".venv/", "node_modules/", "tests/", "infra/"} <= ignored
     for needed in ("function_app.py", "host.json", "requirements.txt", "functions/", "shared/"):
         assert needed not in ignored
+
+
+def test_the_hook_refuses_a_wheel_that_lacks_modules() -> None:
+    postdeploy = hook()
+    every = [str(p.relative_to(ROOT)) for pkg in ("shared", "functions") for p in (ROOT / pkg).rglob("*.py")]
+    every = [p for p in every if "__pycache__" not in p]
+    assert postdeploy.missing_modules(every) == []
+    assert postdeploy.missing_modules([p for p in every if p != "shared/compute/environment.py"]) == [
+        "shared/compute/environment.py"
+    ]
+
+
+def test_every_code_folder_is_a_regular_package_so_the_wheel_has_it() -> None:
+    # setuptools' find_packages (pyproject.toml) only picks folders with an __init__.py: a folder of
+    # modules without one would be missing on Batch nodes, which install the wheel.
+    for package in ("shared", "functions"):
+        for folder in {p.parent for p in (ROOT / package).rglob("*.py") if "__pycache__" not in p.parts}:
+            assert (folder / "__init__.py").is_file(), f"{folder.relative_to(ROOT)} has no __init__.py"
