@@ -363,7 +363,11 @@ def _ignore_rules(zf: zipfile.ZipFile, entries: dict[str, _Entry]) -> IgnoreRule
     info = entries[chosen].info
     if info.file_size > _MAX_IGNORE_FILE_BYTES:
         raise SnapshotError(f"{chosen} in the archive is larger than {_MAX_IGNORE_FILE_BYTES} bytes")
-    return IgnoreRules.from_text(chosen, zf.read(info).decode("utf-8", errors="replace"))
+    try:
+        text = zf.read(info).decode("utf-8", errors="replace")
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError) as exc:
+        raise SnapshotError(f"{chosen} in the archive is corrupt or unsupported: {exc}") from exc
+    return IgnoreRules.from_text(chosen, text)
 
 
 def _hash_entries(zf: zipfile.ZipFile, name: str, entries: dict[str, _Entry]) -> dict[str, SnapshotFile]:

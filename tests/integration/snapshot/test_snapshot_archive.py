@@ -143,6 +143,13 @@ def test_symlink_to_a_file_inside_stores_its_bytes(storage: StorageClients) -> N
     assert files["alias.py"].sha256 == files["lib/real.py"].sha256
 
 
+def corrupt(entries: Entries, needle: bytes) -> bytes:
+    """A stored (uncompressed) zip with one byte of ``needle`` flipped: its CRC no longer matches."""
+    data = make_zip(entries, compression=zipfile.ZIP_STORED)
+    at = data.index(needle)
+    return data[:at] + bytes([data[at] ^ 1]) + data[at + 1 :]
+
+
 def bomb(size: int) -> bytes:
     return make_zip({"score.py": b"ok", "zeros.bin": b"\0" * size})
 
@@ -173,6 +180,14 @@ ATTACKS: dict[str, tuple[Callable[[], bytes], str]] = {
     "duplicate entries": (duplicate_zip, "duplicate entry, same path as entry #2 (lib/x.py)"),
     "file and folder": (lambda: make_zip({"lib": b"", "lib/x.py": b""}), "which is a file in the archive"),
     "not a zip": (lambda: b"this is not a zip", "is not a readable zip archive"),
+    "corrupt entry": (
+        lambda: corrupt({"score.py": b"payload-123"}, b"payload-123"),
+        "is corrupt or unsupported",
+    ),
+    "corrupt ignore file": (
+        lambda: corrupt({".amlignore": b"*.log\n", "a.py": b""}, b"*.log"),
+        ".amlignore in the archive is corrupt",
+    ),
 }
 
 
