@@ -47,3 +47,14 @@ def test_location_uris() -> None:
         location_uri(UrlData(url="https://x.blob.core.windows.net/c/p"))
         == "https://x.blob.core.windows.net/c/p"
     )
+
+
+def test_assets_command_without_storage_says_what_to_configure() -> None:
+    from click.testing import CliRunner
+
+    from shared.cli.main import cli
+    from shared.errors import ConfigurationError
+
+    result = CliRunner().invoke(cli, ["assets", "list"])
+    assert isinstance(result.exception, ConfigurationError)
+    assert "FANOUT_STORAGE_CONNECTION_STRING" in str(result.exception)
