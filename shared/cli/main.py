@@ -17,6 +17,11 @@ from shared.errors import FanoutError
 COMMANDS: dict[str, str] = {
     "agent": "shared.cli.agent:agent",
     "assets": "shared.cli.assets:assets",
+    "cancel": "shared.cli.cancel:cancel",
+    "logs": "shared.cli.logs:logs",
+    "serve": "shared.cli.serve:serve",
+    "status": "shared.cli.status:status",
+    "submit": "shared.cli.submit:submit",
     "validate": "shared.cli.validate:validate",
 }
 
