@@ -30,16 +30,26 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from azure.data.tables import UpdateMode
-from opentelemetry import trace
 
 from shared.orchestration.contracts import StepRef
-from shared.policy import count_items, max_tries, visibility_timeout
+from shared.policy import max_tries, visibility_timeout
 from shared.runtime import logs
+from shared.runtime.attempts import (
+    Task,
+    TryResult,
+    Where,
+    build_record,
+    completed,
+    emit_settled,
+    failed_try,
+    log_try,
+)
+from shared.runtime.inputs import descriptor, item_count
 from shared.runtime.messages import CompletionEvent
 from shared.runtime.node import NodeContext, prepare_node
 from shared.runtime.nodelog import NodeLog, ResourceMonitor
@@ -49,7 +59,6 @@ from shared.runtime.recorder import Outcome, Recorder, Written, heartbeat_entity
 from shared.runtime.records import (
     AgentShard,
     MiniBatchRecord,
-    RecordStatus,
     minibatch_table,
     read_progress,
     read_record_entities,
@@ -58,13 +67,12 @@ from shared.runtime.records import (
     step_key,
 )
 from shared.runtime.workerpool import WorkerHandle, WorkerLayout, WorkerPool
-from shared.runtime.workqueue import HeldMessage, MalformedMessage, WorkQueue, parse
+from shared.runtime.workqueue import MalformedMessage, WorkQueue, parse
 from shared.settings import Settings
 from shared.storage import StorageClients, work_queue_name
-from shared.telemetry import extract_trace_context, fanout_metrics
+from shared.telemetry import fanout_metrics
 
 logger = logging.getLogger(__name__)
-tracer = trace.get_tracer(__name__)
 
 DEPTH = 2  # mini-batches in flight per worker: one running, one loading ahead
 FLUSH_INTERVAL = 0.2
@@ -78,22 +86,6 @@ AGENT_LOSS_ALLOWANCE = 2
 INIT_FAILURES_PER_WORKER = 3
 EXIT_OK = 0
 EXIT_GAVE_UP = 3
-
-
-@dataclass
-class Task:
-    """One mini-batch to run on this node, across its tries here."""
-
-    index: int
-    held: HeldMessage
-    attempts_before: int
-    etag: str | None
-    descriptor: dict[str, Any]
-    items: int
-    attempt: int = 0
-    picked_at: float = 0.0
-    first_picked: datetime | None = None
-    history: list[str] = field(default_factory=list)
 
 
 class Agent:
@@ -117,16 +109,15 @@ class Agent:
             self.table, self.key, AgentShard(agent_id=node.agent_id, node_id=node.node_id)
         )
         self.document = node.document
-        layout = WorkerLayout(node.node_dir, node.logs_root, node.node_id)
-        self.layout = layout
-        self.pool = WorkerPool(layout, self._worker_config, node.environment, gpus=node.gpus)
+        self.layout = WorkerLayout(node.node_dir, node.logs_root, node.node_id)
+        self.pool = WorkerPool(self.layout, self._worker_config, node.environment, gpus=node.gpus)
         self.output_sync = OutputSync(node.clients, node.outputs) if node.outputs else None
         self.uploader = logs.LogUploader(
             node.clients, self.step, node.logs_root, interval=log_upload_interval
         )
         self.monitor = ResourceMonitor(node.logs_root, node.node_id, self.parallel.resource_monitor_interval)
         self.pending: deque[Task] = deque()
-        self.held: dict[str, HeldMessage] = {}
+        self.held: dict[str, Any] = {}
         self.init_failures = 0
         self.stopping = False
         self.finished = False
@@ -143,9 +134,10 @@ class Agent:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self) -> int:
+        """Process mini-batches until the queue is drained, the step is stopped, or no worker can start."""
         self._start()
         try:
-            while not self.finished:
+            while not self.finished and not self.stopping:
                 self._pump(timeout=self._wait_time())
                 self._check_timeouts()
                 self._replace_workers()
@@ -156,9 +148,8 @@ class Agent:
                 self._every("heartbeat", HEARTBEAT_INTERVAL, self._heartbeat)
                 if self.node.node_id == 0:
                     self._every("overview", OVERVIEW_INTERVAL, self._overview)
-                if self.stopping:
-                    break
-                self._receive_if_needed()
+                if not self.stopping:
+                    self._receive_if_needed()
         finally:
             self._finish()
         return self.exit_code
@@ -182,7 +173,6 @@ class Agent:
             node.total,
         )
         self.table.upsert_entity(shard_to_entity(self.key, self.recorder.shard), mode=UpdateMode.MERGE)
-        self._heartbeat()
         self.uploader.start()
         self.monitor.start()
         for slot in range(node.workers):
@@ -191,20 +181,20 @@ class Agent:
     def _finish(self) -> None:
         graceful = not self.stopping and self.exit_code == EXIT_OK
         self.pool.stop_all(graceful=graceful, timeout=30.0 if graceful else 0.0)
-        self._pump(timeout=0.0, drain=True)
+        self._pump(timeout=0.0, draining=True)
         with contextlib.suppress(Exception):
             self._flush()
         if not graceful:
             for held in self.held.values():
                 self.queue.release(held)
-        shard = self.recorder.shard.model_copy(update={"exited": True, "exit_reason": self.exit_reason})
-        self.recorder.shard = shard
+        self.recorder.shard = self.recorder.shard.model_copy(
+            update={"exited": True, "exit_reason": self.exit_reason}
+        )
         with contextlib.suppress(Exception):
             self._heartbeat()
             self._post_event(exiting=True)
-        self.nodelog.main(
-            "agent exits with code %d%s", self.exit_code, f": {self.exit_reason}" if self.exit_reason else ""
-        )
+        reason = f": {self.exit_reason}" if self.exit_reason else ""
+        self.nodelog.main("agent exits with code %d%s", self.exit_code, reason)
         self.monitor.stop()
         self.uploader.close()
 
@@ -213,16 +203,21 @@ class Agent:
         return 0.02 if busy else max(0.0, min(self._next_receive - time.monotonic(), 0.2))
 
     def _every(self, name: str, interval: float, action: Any) -> None:
-        now = time.monotonic()
-        if now >= self._timers.get(name, 0.0):
-            self._timers[name] = now + interval
+        if self._due(name, interval):
             try:
                 action()
             except Exception:  # storage hiccups must not kill the agent; the next round retries
                 logger.warning("agent %s failed; retrying later", name, exc_info=True)
 
+    def _due(self, name: str, interval: float) -> bool:
+        now = time.monotonic()
+        if now >= self._timers.get(name, 0.0):
+            self._timers[name] = now + interval
+            return True
+        return False
+
     # --- workers --------------------------------------------------------------------------------
-    def _worker_config(self, name: str, working_dir: Any) -> WorkerConfig:
+    def _worker_config(self, name: str, working_dir: Path) -> WorkerConfig:
         node = self.node
         return WorkerConfig(
             step=self.step,
@@ -285,11 +280,11 @@ class Agent:
                 worker.kill(ErrorCategory.LOAD_TIMEOUT, message)
 
     def _assign(self) -> None:
-        if self.stopping:
-            return
         for worker in sorted(self._live(), key=lambda w: len(w.assigned)):
             while worker.ready and not worker.stopping and len(worker.assigned) < DEPTH and self.pending:
                 task = self.pending.popleft()
+                if task.abandoned:
+                    continue
                 task.attempt = task.attempts_before + 1
                 order = TaskOrder(index=task.index, attempt=task.attempt, mini_batch=task.descriptor)
                 if not worker.send(order):
@@ -306,23 +301,21 @@ class Agent:
                 self.nodelog.process(worker.name, f"picked mini-batch {task.index} (try {task.attempt})")
 
     # --- worker events --------------------------------------------------------------------------
-    def _pump(self, *, timeout: float, drain: bool = False) -> None:
-        deadline = time.monotonic() + timeout
+    def _pump(self, *, timeout: float, draining: bool = False) -> None:
+        """Handle worker events: wait up to ``timeout`` for the first, then take what is queued."""
+        wait = timeout
         while True:
-            remaining = deadline - time.monotonic()
             try:
                 worker, event = (
-                    self.pool.events.get(timeout=remaining)
-                    if remaining > 0
-                    else (self.pool.events.get_nowait())
+                    self.pool.events.get(timeout=wait) if wait > 0 else self.pool.events.get_nowait()
                 )
             except queue.Empty:
                 return
+            wait = 0.0
             if isinstance(event, int):
-                self._on_exit(worker, event, drain=drain)
+                self._on_exit(worker, event, draining=draining)
             else:
                 self._on_event(worker, event)
-            deadline = time.monotonic()  # after the first event, only take what is already queued
 
     def _on_event(self, worker: WorkerHandle, event: WorkerEvent) -> None:
         now = time.monotonic()
@@ -339,39 +332,43 @@ class Agent:
             if worker.loading == event.index:
                 worker.loading = None
         elif event.event is EventKind.RESULT:
-            task = self._take(worker, event.index)
             if worker.running == event.index:
                 worker.running = None
             if worker.loading == event.index:
                 worker.loading = None
             if worker.loading is not None:
-                worker.load_started = max(worker.load_started, now)
-            if task is not None:
-                self._attempt_done(task, worker, event)
+                worker.load_started = max(worker.load_started, now)  # its load clock starts now
+            task = self._take(worker, event.index)
+            if task is not None and not task.abandoned:
+                self._try_ended(task, worker, event)
 
     def _init_failed(self, worker: WorkerHandle, message: str) -> None:
         self.init_failures += 1
         self.recorder.shard = self.recorder.shard.model_copy(update={"init_failures": self.init_failures})
         self.nodelog.main("%s: init() failed (%d on this node): %s", worker.name, self.init_failures, message)
 
-    def _on_exit(self, worker: WorkerHandle, code: int, *, drain: bool) -> None:
+    def _on_exit(self, worker: WorkerHandle, code: int, *, draining: bool) -> None:
         worker.exited = True
         self.nodelog.main("%s exits with returncode %d", worker.name, code)
+        if draining:
+            return
         if not worker.ready and worker.kill_category is None and not worker.stopping:
             self._init_failed(worker, f"the process exited with return code {code} before init() finished")
         charged = worker.running if worker.running is not None else worker.loading
         tasks = list(worker.assigned)
         worker.assigned.clear()
         for task in reversed(tasks):
-            if task.index == charged and not drain:
-                category = worker.kill_category or ErrorCategory.PROCESS_CRASH
-                message = worker.kill_message or (
-                    f"worker {worker.name} exited with return code {code} while processing mini-batch "
-                    f"{task.index}" + (" (killed: out of memory?)" if code == -9 else "")
-                )
-                self._attempt_failed(task, worker.name, category, message)
-            elif not drain:
+            if task.abandoned:
+                continue
+            if task.index != charged:
                 self.pending.appendleft(task)  # never started here: no try is counted
+                continue
+            category = worker.kill_category or ErrorCategory.PROCESS_CRASH
+            message = worker.kill_message or (
+                f"worker {worker.name} exited with return code {code} while processing mini-batch "
+                f"{task.index}" + (" (killed: out of memory?)" if code == -9 else "")
+            )
+            self._try_failed(task, worker.name, category, message)
 
     def _take(self, worker: WorkerHandle, index: int | None) -> Task | None:
         task: Task
@@ -382,28 +379,14 @@ class Agent:
         return None
 
     # --- outcomes -------------------------------------------------------------------------------
-    def _attempt_done(self, task: Task, worker: WorkerHandle, event: WorkerEvent) -> None:
-        if not event.ok:
-            category = event.error_category or ErrorCategory.RUN_EXCEPTION
-            self._attempt_failed(task, worker.name, category, event.error_message, event)
+    def _try_ended(self, task: Task, worker: WorkerHandle, event: WorkerEvent) -> None:
+        if event.ok:
+            self._record(task, worker.name, completed(task, event))
             return
-        items = event.items or task.items
-        succeeded, failed = count_items(items, event.returned)
-        status = RecordStatus.SUCCEEDED if failed == 0 else RecordStatus.PARTIAL
-        message = "" if failed == 0 else f"run() returned {event.returned} results for {items} items"
-        self._record(
-            task,
-            process=worker.name,
-            status=status,
-            event=event,
-            items=items,
-            succeeded=succeeded,
-            failed=failed,
-            category="",
-            message=message,
-        )
+        category = event.error_category or ErrorCategory.RUN_EXCEPTION
+        self._try_failed(task, worker.name, category, event.error_message, event)
 
-    def _attempt_failed(
+    def _try_failed(
         self,
         task: Task,
         process: str,
@@ -414,90 +397,24 @@ class Agent:
         final: bool | None = None,
     ) -> None:
         final = task.attempt >= self.max_tries if final is None else final
-        status = RecordStatus.FAILED if final else RecordStatus.RETRYING
-        items = (event.items if event and event.items else 0) or task.items
         self._record(
             task,
-            process=process,
-            status=status,
-            event=event,
-            items=items,
-            succeeded=0,
-            failed=items,
-            category=category.value,
-            message=message,
+            process,
+            failed_try(task, final=final, category=category.value, message=message, event=event),
         )
         if not final:
             task.attempts_before = task.attempt
             self.pending.append(task)
 
-    def _record(
-        self,
-        task: Task,
-        *,
-        process: str,
-        status: RecordStatus,
-        event: WorkerEvent | None,
-        items: int,
-        succeeded: int,
-        failed: int,
-        category: str,
-        message: str,
-    ) -> None:
-        final = status is not RecordStatus.RETRYING
-        now = datetime.now(UTC)
-        run_seconds = event.run_seconds if event else 0.0
-        started = (
-            datetime.fromtimestamp(event.started_at, UTC) if event and event.started_at else task.first_picked
-        )
-        record = MiniBatchRecord(
-            index=task.index,
-            status=status,
-            final=final,
-            attempts=task.attempt,
-            items=items,
-            items_succeeded=succeeded if final else 0,
-            items_failed=failed if final else 0,
-            rows=event.returned if event else 0,
-            block_id=event.block_id if event else "",
-            header=event.header if event else "",
-            node_id=self.node.node_id,
-            process=process,
-            agent_id=self.node.agent_id,
-            started_at=started,
-            finished_at=now,
-            run_seconds=run_seconds,
-            error_category=category,
-            error_message=message,
-        )
+    def _record(self, task: Task, process: str, outcome: TryResult) -> None:
+        where = Where(node_id=self.node.node_id, agent_id=self.node.agent_id, process=process)
+        record = build_record(task, outcome, where)
         self.recorder.add(Outcome(record=record, etag=task.etag, token=task))
         if self._pending_since is None:
             self._pending_since = time.monotonic()
-        elapsed = time.monotonic() - task.picked_at
-        self.nodelog.attempt(
-            index=task.index,
-            picked=task.attempt,
-            process=process,
-            started=task.first_picked or now,
-            total=items,
-            succeeded=succeeded,
-            failed=failed,
-            elapsed=elapsed,
-            process_seconds=(event.load_seconds + run_seconds) if event else elapsed,
-            run_seconds=run_seconds,
-            status=_status_word(status, category),
-            error_category=category,
-            error_message=message,
-            detail=task.descriptor,
-        )
-        self.nodelog.process(
-            process,
-            f"completed mini-batch {task.index} (try {task.attempt}): {status.value}, {items} items, "
-            f"{succeeded} succeeded, {failed} failed, run() {run_seconds:.3f}s"
-            + (f" — {category}: {message[:300]}" if category else ""),
-        )
-        if event is not None and event.started_at is not None:
-            self._metrics.run_duration.record(run_seconds, self._attributes)
+        log_try(self.nodelog, task, outcome, process, time.monotonic() - task.picked_at)
+        if outcome.event is not None and outcome.event.started_at is not None:
+            self._metrics.run_duration.record(outcome.event.run_seconds, self._attributes)
 
     def _flush_if_due(self) -> None:
         if not len(self.recorder):
@@ -507,10 +424,11 @@ class Agent:
         if len(self.recorder) >= 99 or waited >= FLUSH_INTERVAL or idle:
             try:
                 self._flush()
-            except Exception:
+            except Exception:  # the outcomes stay queued; the next round retries
                 logger.warning("recording outcomes failed; retrying", exc_info=True)
 
     def _flush(self) -> None:
+        """Upload new output files, store pending outcomes, delete settled messages, maybe post an event."""
         if not len(self.recorder):
             return
         if self.output_sync is not None:
@@ -523,61 +441,28 @@ class Agent:
             if not held.unsettled:
                 self.queue.delete(held)
                 del self.held[message_id]
-        if (
-            self._event_failed
-            or (self._event_settled and self._due("event", EVENT_INTERVAL))
-            or (self._event_settled and not self.pending and not self.held)
+        if self._event_failed or (
+            self._event_settled and (self._due("event", EVENT_INTERVAL) or not (self.pending or self.held))
         ):
             self._post_event()
 
     def _settled(self, item: Written) -> None:
         task: Task = item.outcome.token
         record = item.outcome.record
-        if item.stored and item.etag:
-            task.etag = item.etag
-        if not record.final and item.stored:
-            return
-        task.held.unsettled.discard(task.index)
-        if not item.stored:
+        if item.stored:
+            task.etag = item.etag or task.etag
+            if not record.final:
+                return
+        else:
+            task.abandoned = True
             self.nodelog.main(
-                "mini-batch %d was already settled by another agent; dropping this result", task.index
+                "mini-batch %d was already settled by another agent; this result is dropped", task.index
             )
-            return
-        self._event_settled += 1
-        failed = record.counts_as_failed
-        self._event_failed += int(failed)
-        counter = self._metrics.mini_batches_failed if failed else self._metrics.mini_batches_completed
-        counter.add(1, self._attributes)
-        self._metrics.items_processed.add(record.items_succeeded, self._attributes)
-        self._metrics.items_failed.add(record.items_failed, self._attributes)
-        self._span(task, record)
-
-    def _span(self, task: Task, record: MiniBatchRecord) -> None:
-        start = task.first_picked or record.finished_at or datetime.now(UTC)
-        span = tracer.start_span(
-            "fanout.mini_batch",
-            context=extract_trace_context(task.held.work.trace_carrier()),
-            start_time=int(start.timestamp() * 1e9),
-            attributes={
-                **self._attributes,
-                "fanout.mini_batch.index": record.index,
-                "fanout.mini_batch.attempts": record.attempts,
-                "fanout.mini_batch.items": record.items,
-                "fanout.mini_batch.status": record.status.value,
-                "fanout.node_id": self.node.node_id,
-            },
-        )
-        if record.counts_as_failed:
-            span.set_status(trace.StatusCode.ERROR, record.error_message[:200] or record.status.value)
-        end = record.finished_at or datetime.now(UTC)
-        span.end(end_time=int(end.timestamp() * 1e9))
-
-    def _due(self, name: str, interval: float) -> bool:
-        now = time.monotonic()
-        if now >= self._timers.get(name, 0.0):
-            self._timers[name] = now + interval
-            return True
-        return False
+        task.held.unsettled.discard(task.index)
+        if item.stored:
+            self._event_settled += 1
+            self._event_failed += int(record.counts_as_failed)
+            emit_settled(self._metrics, self._attributes, task, record)
 
     def _post_event(self, *, exiting: bool = False) -> None:
         event = CompletionEvent(
@@ -609,7 +494,6 @@ class Agent:
             self._accept(message)
         if messages:
             self._idle_backoff = 0.05
-            self._next_receive = now
             return
         self._next_receive = now + self._idle_backoff
         self._idle_backoff = min(self._idle_backoff * 2, IDLE_POLL_MAX)
@@ -617,6 +501,7 @@ class Agent:
             self._check_drained()
 
     def _accept(self, message: Any) -> None:
+        """Turn a received message into tasks (skipping what its records say is already settled)."""
         try:
             work = parse(message, run_id=self.step.run_id, job=self.step.job, total=self.node.total)
         except MalformedMessage as exc:
@@ -627,7 +512,7 @@ class Agent:
         existing: dict[int, tuple[MiniBatchRecord, str]] = {}
         if held.dequeue_count > 1:
             existing = read_record_entities(self.table, self.key, work.start, work.end)
-        lost_agents = held.dequeue_count > self.max_tries + AGENT_LOSS_ALLOWANCE
+        agents_lost = held.dequeue_count > self.max_tries + AGENT_LOSS_ALLOWANCE
         for index in work.indexes:
             record, etag = existing.get(index, (None, None))
             if record is not None and record.final:
@@ -637,36 +522,23 @@ class Agent:
                 held=held,
                 attempts_before=record.attempts if record else 0,
                 etag=etag,
-                descriptor=self._descriptor(index),
-                items=self._items(index),
+                descriptor=descriptor(self.node.manifest, index),
+                items=item_count(self.node.manifest, index) or 0,
             )
             held.unsettled.add(index)
-            if lost_agents:
-                self._abandon(task, held.dequeue_count)
+            if agents_lost:
+                task.attempt = max(task.attempts_before, 1)
+                message = (
+                    f"the work message holding mini-batch {index} was delivered {held.dequeue_count} times: "
+                    "the agents processing it kept stopping (node lost, agent killed or out of memory)"
+                )
+                self._try_failed(task, "agent", ErrorCategory.AGENT_LOST, message, final=True)
             else:
                 self.pending.append(task)
         if held.unsettled:
             self.held[held.message_id] = held
         else:
             self.queue.delete(held)
-
-    def _abandon(self, task: Task, deliveries: int) -> None:
-        task.attempt = max(task.attempts_before, 1)
-        message = (
-            f"the work message holding mini-batch {task.index} was delivered {deliveries} times: the agents "
-            "processing it kept stopping (node lost, agent killed or out of memory)"
-        )
-        self._attempt_failed(task, "agent", ErrorCategory.AGENT_LOST, message, final=True)
-
-    def _descriptor(self, index: int) -> dict[str, Any]:
-        from shared.runtime.inputs import descriptor
-
-        return descriptor(self.node.manifest, index)
-
-    def _items(self, index: int) -> int:
-        from shared.runtime.inputs import item_count
-
-        return item_count(self.node.manifest, index) or 0
 
     def _check_drained(self) -> None:
         document = read_step_document(self.node.clients, self.step)
@@ -688,11 +560,9 @@ class Agent:
             return
         self.document = document
         if document.stop_requested and not self.stopping:
-            self.stopping = True
-            self.exit_reason = (
-                f"stop requested: {document.stop_reason}" if document.stop_reason else "stop requested"
-            )
-            self.nodelog.main("%s; stopping the workers", self.exit_reason)
+            reason = f"stop requested: {document.stop_reason}" if document.stop_reason else "stop requested"
+            self.request_stop(reason)
+            self.nodelog.main("%s; stopping the workers", reason)
 
     def _heartbeat(self) -> None:
         entity = heartbeat_entity(self.key, self.recorder.shard, datetime.now(UTC))
@@ -710,12 +580,6 @@ class Agent:
         logs.append_line(self.node.clients, self.step, logs.progress_overview_name(now), line)
 
 
-def _status_word(status: RecordStatus, category: str) -> str:
-    if status in (RecordStatus.SUCCEEDED, RecordStatus.PARTIAL):
-        return "RUN_DONE"
-    return category or "RUN_EXCEPTION"
-
-
 def run_node(
     clients: StorageClients, step: StepRef, node_id: int, *, workers: int | None, settings: Settings
 ) -> int:
@@ -726,7 +590,7 @@ def run_node(
     plan = load_plan(clients, step.run_id)
     job = plan.job(step.job)
     if job.type is JobType.COMMAND:
-        from shared.runtime.command import run_command_node  # type: ignore[import-not-found,unused-ignore]
+        from shared.runtime.command import run_command_node
 
         definition = load_step_definition(clients, step)
         code: int = run_command_node(clients, plan, definition, node_id)

@@ -1,9 +1,11 @@
 """A worker process: imports the entry script, calls ``init()`` once, ``run()`` per batch, ``shutdown()``.
 
-Started by the agent as ``python -m shared.runtime.worker CONFIG --in-fd R --out-fd W`` in its own
-working directory, with its environment (``AZUREML_BI_OUTPUT_PATH``, the job's
-``environment_variables``, ``CUDA_VISIBLE_DEVICES``) and its stdout/stderr redirected to the user log
-files. ``sys.argv`` is the entry script's path followed by the program arguments.
+Forked by the agent's fork server (:mod:`shared.runtime.workerpool`), which has already imported the
+heavy modules, so a worker — and a replacement after a crash or a timeout — starts in milliseconds
+plus whatever ``init()`` takes. :func:`forked_main` then makes the process its own: a new session (so
+a kill reaches anything it starts), its working directory, its environment (``AZUREML_BI_OUTPUT_PATH``,
+the job's ``environment_variables``, ``CUDA_VISIBLE_DEVICES``), stdout/stderr redirected to the user
+log files, and ``sys.argv`` = the entry script's path followed by the program arguments.
 
 A loader thread materialises the next mini-batch (download / read its byte range) while the current
 ``run()`` executes, so data loading overlaps compute. After ``run()`` returns, the worker checks the
@@ -15,7 +17,6 @@ appended to ``logs/user/error/<node>/<process>.txt``; the worker then goes on wi
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import inspect
 import logging
@@ -25,9 +26,11 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import Any
 
 from shared.errors import EntryScriptError
 from shared.runtime import rows
@@ -39,7 +42,6 @@ from shared.runtime.protocol import (
     WorkerConfig,
     WorkerEvent,
     parse_order,
-    write_line,
 )
 
 logger = logging.getLogger(__name__)
@@ -64,14 +66,23 @@ class MiniBatchContext:
 class Channel:
     """The worker's end of the pipes (writes are serialised: two threads report)."""
 
-    def __init__(self, inbound: IO[str], outbound: IO[str]) -> None:
-        self.inbound = inbound
+    def __init__(self, inbound: Connection, outbound: Connection) -> None:
+        self._inbound = inbound
         self._outbound = outbound
         self._lock = threading.Lock()
 
     def send(self, event: WorkerEvent) -> None:
         with self._lock:
-            write_line(self._outbound, event)
+            self._outbound.send_bytes(event.model_dump_json().encode())
+
+    def orders(self) -> Iterator[TaskOrder | StopOrder]:
+        """Orders from the agent until it says stop or goes away."""
+        while True:
+            try:
+                data = self._inbound.recv_bytes()
+            except (EOFError, OSError):
+                return
+            yield parse_order(data.decode())
 
 
 def load_entry_script(code_dir: Path, entry_script: str) -> ModuleType:
@@ -182,8 +193,7 @@ class Worker:
         self.channel.send(WorkerEvent(event=EventKind.SHUTDOWN_DONE))
 
     def _load_loop(self) -> None:
-        for line in self.channel.inbound:
-            order = parse_order(line)
+        for order in self.channel.orders():
             if isinstance(order, StopOrder):
                 break
             self.channel.send(WorkerEvent(event=EventKind.LOADING, index=order.index, attempt=order.attempt))
@@ -307,13 +317,26 @@ def watch_parent(interval: float = 1.0) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="fanout-worker")
-    parser.add_argument("config")
-    parser.add_argument("--in-fd", type=int, required=True)
-    parser.add_argument("--out-fd", type=int, required=True)
-    args = parser.parse_args(argv)
-    config = WorkerConfig.model_validate_json(Path(args.config).read_text())
+def forked_main(
+    *,
+    config_path: str,
+    inbound: Connection,
+    outbound: Connection,
+    stdout_path: str,
+    stderr_path: str,
+    working_dir: str,
+    environment: dict[str, str],
+) -> None:
+    """Entry point of a forked worker: become an independent process, then serve the agent."""
+    os.setsid()
+    os.environ.clear()
+    os.environ.update(environment)
+    os.chdir(working_dir)
+    _redirect(stdout_path, stderr_path)
+    from shared.settings import get_settings
+
+    get_settings.cache_clear()
+    config = WorkerConfig.model_validate_json(Path(config_path).read_text())
     logging.basicConfig(
         level=config.logging_level,
         stream=sys.stdout,
@@ -322,15 +345,24 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("azure").setLevel(logging.WARNING)
     watch_parent()
-    inbound = os.fdopen(args.in_fd, "r", encoding="utf-8")
-    outbound = os.fdopen(args.out_fd, "w", encoding="utf-8")
     worker = Worker(config, Channel(inbound, outbound))
     if not worker.start():
-        return EXIT_INIT_FAILED
+        sys.exit(EXIT_INIT_FAILED)
     worker.serve()
     sys.stdout.flush()
-    return 0
+    sys.stderr.flush()
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _redirect(stdout_path: str, stderr_path: str) -> None:
+    """Point fds 0/1/2 at /dev/null and the log files, and rebuild sys.stdout/sys.stderr over them."""
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    for fd, path in ((1, stdout_path), (2, stderr_path)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(handle, fd)
+        os.close(handle)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)  # noqa: SIM115 - lives as long as the process
+    sys.stdout = open(1, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", buffering=1, closefd=False)  # noqa: SIM115

@@ -1,10 +1,15 @@
 """The agent's worker processes: start, feed, time, kill and replace them.
 
-Each worker is a ``python -m shared.runtime.worker`` process in its own session (so a kill takes its
-children too), with its own working directory, environment and log files. A reader thread per worker
-turns its output lines into ``(handle, event)`` items on one queue the agent consumes; when the pipe
-closes, the thread waits for the process and posts its return code (negative = killed by a signal,
-e.g. ``-9`` for the OOM killer or a run() timeout).
+Workers are forked by a *fork server* (``multiprocessing``'s ``forkserver``) that imported the heavy
+modules once — pandas, the Azure SDKs, the data readers, the worker itself — so starting a worker, or
+replacing one after a crash or a timeout, costs milliseconds instead of seconds of imports. The fork
+server is single-threaded, which keeps forking safe; each worker then calls ``setsid`` (a kill reaches
+whatever it starts), enters its own working directory and environment, and redirects its output to
+the user log files (:func:`shared.runtime.worker.forked_main`).
+
+A reader thread per worker turns its messages into ``(handle, event)`` items on one queue the agent
+consumes; when the pipe closes, the thread waits for the process and posts its return code (negative
+= killed by a signal, e.g. ``-9`` for the OOM killer or a run() timeout).
 
 GPUs: slot *i* gets ``CUDA_VISIBLE_DEVICES=i`` while ``i`` is below the node's GPU count (Azure ML's
 rule); a replacement worker takes over its slot, and therefore the freed GPU index.
@@ -14,27 +19,48 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
 import queue
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from shared.runtime.protocol import (
-    ErrorCategory,
-    StopOrder,
-    TaskOrder,
-    WorkerConfig,
-    WorkerEvent,
-    write_line,
+from shared.runtime.protocol import ErrorCategory, StopOrder, TaskOrder, WorkerConfig, WorkerEvent
+
+#: Modules the fork server imports once, so workers start without importing them.
+PRELOAD = (
+    "shared.runtime.worker",
+    "shared.runtime.inputs",
+    "shared.runtime.appendrow",
+    "shared.data",
+    "shared.settings",
+    "shared.storage",
+    "pandas",
 )
+_context_lock = threading.Lock()
+_context: ForkServerContext | None = None
+
+
+def fork_context() -> ForkServerContext:
+    """The fork-server context, with the preload list set before its server starts (once per process)."""
+    global _context  # noqa: PLW0603 - one fork server per process is multiprocessing's own model
+    with _context_lock:
+        if _context is None:
+            context = multiprocessing.get_context("forkserver")
+            assert isinstance(context, ForkServerContext)
+            context.set_forkserver_preload(list(PRELOAD))
+            _context = context
+        return _context
+
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +71,8 @@ class WorkerHandle:
 
     slot: int
     number: int
-    process: subprocess.Popen[bytes]
-    to_worker: IO[str]
+    process: BaseProcess
+    to_worker: Connection
     gpu: int | None
     started: float = field(default_factory=time.monotonic)
     ready: bool = False
@@ -66,12 +92,12 @@ class WorkerHandle:
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        return self.process.pid or 0
 
     def send(self, order: TaskOrder | StopOrder) -> bool:
         """Write an order; False when the worker is gone (its exit event follows)."""
         try:
-            write_line(self.to_worker, order)
+            self.to_worker.send_bytes(order.model_dump_json().encode())
         except (BrokenPipeError, OSError, ValueError):
             return False
         return True
@@ -80,8 +106,11 @@ class WorkerHandle:
         """Kill the worker and everything it started (its exit event follows)."""
         if category is not None and self.kill_category is None:
             self.kill_category, self.kill_message = category, message
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        try:
+            os.killpg(self.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):  # not (yet) a session leader: kill it alone
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self.pid, signal.SIGKILL)
 
 
 def process_name(number: int) -> str:
@@ -152,59 +181,51 @@ class WorkerPool:
             env["CUDA_VISIBLE_DEVICES"] = str(gpu)
         elif self._gpus:
             env.pop("CUDA_VISIBLE_DEVICES", None)  # workers beyond the GPU count get none (Azure ML)
-        to_read, to_write = os.pipe()  # agent -> worker
-        from_read, from_write = os.pipe()  # worker -> agent
-        for path in (self.layout.stdout(name), self.layout.stderr(name)):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        with self.layout.stdout(name).open("ab") as out, self.layout.stderr(name).open("ab") as err:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "shared.runtime.worker",
-                    str(config_path),
-                    "--in-fd",
-                    str(to_read),
-                    "--out-fd",
-                    str(from_write),
-                ],
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                pass_fds=(to_read, from_write),
-                start_new_session=True,
-            )
-        os.close(to_read)
-        os.close(from_write)
-        handle = WorkerHandle(
-            slot=slot,
-            number=number,
-            process=process,
-            to_worker=os.fdopen(to_write, "w", encoding="utf-8"),
-            gpu=gpu,
+        from shared.runtime.worker import forked_main
+
+        context = fork_context()
+        worker_receives, agent_sends = context.Pipe(duplex=False)  # (receiving end, sending end)
+        agent_receives, worker_sends = context.Pipe(duplex=False)
+        process = context.Process(
+            target=forked_main,
+            kwargs={
+                "config_path": str(config_path),
+                "inbound": worker_receives,
+                "outbound": worker_sends,
+                "stdout_path": str(self.layout.stdout(name)),
+                "stderr_path": str(self.layout.stderr(name)),
+                "working_dir": str(workdir),
+                "environment": env,
+            },
+            name=name,
         )
-        reader = threading.Thread(
-            target=self._read, args=(handle, os.fdopen(from_read, "r", encoding="utf-8")), daemon=True
-        )
+        process.start()
+        worker_receives.close()
+        worker_sends.close()
+        handle = WorkerHandle(slot=slot, number=number, process=process, to_worker=agent_sends, gpu=gpu)
+        reader = threading.Thread(target=self._read, args=(handle, agent_receives), daemon=True)
         reader.start()
         self.workers[slot] = handle
         return handle
 
-    def _read(self, handle: WorkerHandle, stream: IO[str]) -> None:
+    def _read(self, handle: WorkerHandle, connection: Connection) -> None:
         try:
-            for line in stream:
+            while True:
                 try:
-                    self.events.put((handle, WorkerEvent.model_validate_json(line)))
+                    data = connection.recv_bytes()
+                except (EOFError, OSError):
+                    break
+                try:
+                    self.events.put((handle, WorkerEvent.model_validate_json(data)))
                 except ValueError:
-                    logger.warning("%s sent an unreadable line: %r", handle.name, line[:200])
+                    logger.warning("%s sent an unreadable message: %r", handle.name, data[:200])
         finally:
-            stream.close()
-            code = handle.process.wait()
+            connection.close()
+            handle.process.join()
             with contextlib.suppress(OSError):
                 handle.to_worker.close()
-            self.events.put((handle, code))
+            code = handle.process.exitcode
+            self.events.put((handle, code if code is not None else -1))
 
     def stop_all(self, *, graceful: bool, timeout: float = 30.0) -> None:
         """Ask every worker to shut down (``shutdown()`` runs), then kill what is left after ``timeout``."""
@@ -215,12 +236,9 @@ class WorkerPool:
                 worker.send(StopOrder())
             deadline = time.monotonic() + timeout
             for worker in live:
-                remaining = max(0.0, deadline - time.monotonic())
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    worker.process.wait(timeout=remaining)
+                worker.process.join(max(0.0, deadline - time.monotonic()))
         for worker in live:
-            if worker.process.poll() is None:
+            if worker.process.is_alive():
                 worker.kill()
         for worker in live:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                worker.process.wait(timeout=10)
+            worker.process.join(10)
