@@ -204,6 +204,7 @@ class BatchExecutor:
             job = plan.job(task.job)
         except KeyError as exc:
             raise ComputeError(f"run '{task.run_id}' has no job '{task.job}'", run_id=task.run_id) from exc
+        node_values = node_settings(self._settings)  # configuration first: nothing is sent before it
         compute_name, target = resolve_target(
             self._settings, task.compute or job.compute or plan.default_compute
         )
@@ -214,6 +215,7 @@ class BatchExecutor:
                 run_id=task.run_id,
                 job=task.job,
             )
+        package = self._agent_package()
         task_slots, containers = self._pool_shape(compute_name, target)
         if job.environment and job.environment.image and not containers:
             raise ComputeError(
@@ -223,7 +225,6 @@ class BatchExecutor:
                 run_id=task.run_id,
                 job=task.job,
             )
-        package = self._agent_package()
         workers = task.workers_per_agent or default_workers(target)
         environment = node_environment(
             job.environment,
@@ -243,7 +244,7 @@ class BatchExecutor:
             environment=environment,
             package=package,
             retries=self._settings.batch_task_retries,
-            settings=node_settings(self._settings),
+            settings=node_values,
             logs_container_url=f"{blob_url}/{Container.RUNS.value}" if blob_url else None,
         )
 

@@ -353,6 +353,7 @@ def test_a_missing_wheel_says_how_to_upload_it(
     settings = make_settings(wheel_url.replace(WHEEL, "fanout-9.9.9-py3-none-any.whl"))
     with pytest.raises(ComputeError, match="azd deploy"):
         executor(storage, settings, double).start(AgentTask(run_id=run_id, job="score"))
+    assert not double.requests
 
 
 @pytest.mark.parametrize(
@@ -375,6 +376,7 @@ def test_missing_settings_are_configuration_errors(
         executor(storage, make_settings(wheel_url, **overrides), double).start(
             AgentTask(run_id=run_id, job="score")
         )
+    assert not double.requests  # refused before anything reached Batch
 
 
 def test_no_endpoint_is_a_configuration_error(storage: StorageClients) -> None:
