@@ -2,11 +2,12 @@
 
 ``start`` (idempotent):
 
-1. read the run plan; find the job's compute target (:func:`resolve_target`) and check its environment;
-2. read the pool (task slots per node, whether it runs containers; the target's values when the pool
-   cannot be read) — a missing pool fails here, with the compute name;
-3. find the Fanout wheel (its ETag is part of the environment hash, so a redeployed wheel is rebuilt on
+1. read the run plan; check the settings nodes need (identity-based storage URLs, never keys); find the
+   job's compute target (:func:`resolve_target`) and check its environment;
+2. find the Fanout wheel (its ETag is part of the environment hash, so a redeployed wheel is rebuilt on
    the nodes) and how nodes read it: the pool identity, else a short-lived read-only user-delegation SAS;
+3. read the pool (task slots per node, whether it runs containers; the target's values when the pool
+   cannot be read) — a missing pool fails here, with the compute name;
 4. create the Batch job (``JobExists`` → continue; an already finished job → nothing to do);
 5. add the agent tasks (stable ids; ``TaskExists`` counts as added);
 6. only then set ``onAllTasksComplete = terminatejob`` (``update_job``);
