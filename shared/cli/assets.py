@@ -22,7 +22,7 @@ def _clients() -> StorageClients:
 
 @click.group("assets")
 def assets() -> None:
-    """Data assets: outputs registered by runs (``name:`` on an output), and their versions."""
+    """Data assets: outputs registered by runs (an output with 'name:'), and their versions."""
 
 
 @assets.command("list")
@@ -57,7 +57,7 @@ def _table(summaries: list[AssetSummary]) -> str:
 def show_command(reference: str, as_json: bool) -> None:
     """One version of a data asset (the latest unless REFERENCE is NAME:VERSION), and its lineage.
 
-    REFERENCE is NAME, NAME:VERSION or NAME@latest (an ``azureml:`` prefix is accepted).
+    REFERENCE is NAME, NAME:VERSION or NAME@latest (an 'azureml:' prefix is accepted).
     """
     from shared.registry import get_asset, list_versions, parse_asset_ref
 
