@@ -84,7 +84,7 @@ class BlobRoot(FrozenModel):
         return f"{self.account_url.rstrip('/')}/{where}" if self.account_url else where
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BlobFile:
     """One listed blob: its path relative to the root it was listed under, size and modification time."""
 
@@ -195,11 +195,11 @@ def _same_account(clients: StorageClients, account_url: str) -> bool:
     return clients.blob.url.rstrip("/").lower() == account_url.rstrip("/").lower()
 
 
-def list_files(clients: StorageClients, root: BlobRoot, under: str = "") -> Iterator[BlobFile]:
+def list_files(clients: StorageClients, root: BlobRoot, under: str = "") -> list[BlobFile]:
     """Every blob below ``root``'s prefix (plus ``under``), recursively, in name order.
 
-    Paths are relative to the root. Folder markers (names ending in ``/``, ADLS directory blobs of
-    size 0 with ``hdi_isfolder``) are skipped.
+    Paths are relative to the root. Folder markers are skipped: names ending in ``/``, and empty blobs
+    that other blobs sit under (the directories of ADLS Gen2 accounts, listed as blobs).
 
     Raises:
         DataError: the container does not exist or cannot be listed.
@@ -208,15 +208,30 @@ def list_files(clients: StorageClients, root: BlobRoot, under: str = "") -> Iter
     prefix = root.blob_name(under.strip("/"))
     listing_prefix = f"{prefix}/" if prefix else ""
     cut = len(root.prefix) + 1 if root.prefix else 0
+    files: list[BlobFile] = []
+    empty: set[str] = set()
     try:
-        for name, size, modified, is_folder in _list_flat(container, listing_prefix):
-            if is_folder or name.endswith("/"):
+        for name, size, modified in _list_flat(container, listing_prefix):
+            if name.endswith("/"):
                 continue
-            yield BlobFile(path=name[cut:], size=size, modified=modified)
+            if size == 0:
+                empty.add(name[cut:])
+            files.append(BlobFile(path=name[cut:], size=size, modified=modified))
     except ResourceNotFoundError as exc:
         raise DataError(f"cannot list {root.describe()}: the container does not exist") from exc
     except HttpResponseError as exc:
         raise DataError(f"cannot list {root.describe()}: {exc.message or exc}") from exc
+    if empty:
+        folders = {parent for item in files for parent in _parents(item.path)} & empty
+        files = [item for item in files if item.path not in folders]
+    return files
+
+
+def _parents(path: str) -> Iterator[str]:
+    position = path.find("/")
+    while position != -1:
+        yield path[:position]
+        position = path.find("/", position + 1)
 
 
 def blob_properties(clients: StorageClients, root: BlobRoot, relative: str) -> BlobFile | None:
@@ -231,8 +246,8 @@ def blob_properties(clients: StorageClients, root: BlobRoot, relative: str) -> B
     return BlobFile(path=relative, size=int(props.size), modified=int(props.last_modified.timestamp()))
 
 
-def _list_flat(container: ContainerClient, prefix: str) -> Iterator[tuple[str, int, int, bool]]:
-    """``(name, size, modified, is_folder)`` of every blob starting with ``prefix``.
+def _list_flat(container: ContainerClient, prefix: str) -> Iterator[tuple[str, int, int]]:
+    """``(name, size, modified)`` of every blob starting with ``prefix``.
 
     Uses the generated client with a raw-XML deserializer (what the SDK's own ``list_blob_names``
     does) so each entry costs a few element lookups instead of a ``BlobProperties`` object; falls
@@ -245,19 +260,14 @@ def _list_flat(container: ContainerClient, prefix: str) -> Iterator[tuple[str, i
         generated = container._build_generated_client()  # type: ignore[attr-defined]
         generated.container._deserialize = IgnoreListBlobsDeserializer()
     except (ImportError, AttributeError):  # pragma: no cover - depends on the SDK version
-        for blob in container.list_blobs(name_starts_with=prefix or None, include=["metadata"]):
-            folder = (blob.metadata or {}).get("hdi_isfolder") == "true"
-            yield blob.name, int(blob.size), int(blob.last_modified.timestamp()), folder
+        for blob in container.list_blobs(name_starts_with=prefix or None):
+            yield blob.name, int(blob.size), int(blob.last_modified.timestamp())
         return
     marker: str | None = None
     stamps: dict[str, int] = {}
     while True:
         _, page = generated.container.list_blob_flat_segment(
-            prefix=prefix or None,
-            marker=marker,
-            maxresults=5000,
-            cls=return_raw_deserialized,
-            include=["metadata"],
+            prefix=prefix or None, marker=marker, maxresults=5000, cls=return_raw_deserialized
         )
         blobs = page.find("Blobs")
         for blob in blobs if blobs is not None else ():
@@ -267,12 +277,11 @@ def _list_flat(container: ContainerClient, prefix: str) -> Iterator[tuple[str, i
             modified = stamps.get(stamp)
             if modified is None:
                 modified = stamps[stamp] = int(parsedate_to_datetime(stamp).timestamp()) if stamp else 0
-            folder = blob.findtext("Metadata/hdi_isfolder") == "true"
             name_element = blob.find("Name")
             name = (name_element.text or "") if name_element is not None else ""
             if name_element is not None and name_element.get("Encoded") == "true":
                 name = unquote(name)
-            yield name, size, modified, folder
+            yield name, size, modified
         marker = page.findtext("NextMarker") or None
         if not marker:
             return

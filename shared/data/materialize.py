@@ -27,18 +27,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
 from shared.data.locations import BlobFile, BlobRoot, list_files, open_container, root_of
 from shared.data.manifest import KeyValue, Manifest, MiniBatch
-from shared.data.readers import read_mini_batch
 from shared.data.sources import single_file
 from shared.errors import DataError
 from shared.plan import BlobData, DataType, InputMode, UrlData
 from shared.storage import StorageClients
+
+if TYPE_CHECKING:  # pandas is imported only when a tabular mini-batch is read
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +102,8 @@ def materialize(
     """
     key = mini_batch.partition_key_value
     if manifest.kind == "tabular":
+        from shared.data.readers import read_mini_batch
+
         frame = read_mini_batch(clients, manifest, mini_batch)
         dataset = MiniBatchDataset(input_name=manifest.input_name, frame=frame)
         return MaterializedBatch(mini_batch.index, frame, len(frame), key, dataset)
@@ -202,7 +206,7 @@ def materialize_input(
             found = single_file(clients, root)
             parent, item = found.roots[0], found.files[0][1]
             return download_files(clients, parent, [item], dest)[0]
-        files = list(list_files(clients, root))
+        files = list_files(clients, root)
         if not files:
             raise DataError(f"the {type.value} input {root.describe()} is empty or does not exist")
         download_files(clients, root, files, dest)

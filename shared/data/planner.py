@@ -29,7 +29,6 @@ from shared.data.manifest import KeyValue, Manifest, ManifestBuilder
 from shared.data.mltable import MLTable, Skip, Take, TakeRandomSample
 from shared.data.patterns import compile_partition_format
 from shared.data.sources import FileSet, folder_files, load_mltable, mltable_files, single_file
-from shared.data.tabular import plan_tabular
 from shared.errors import DataError
 from shared.orchestration.contracts import ResolvedInput, StepDefinition
 from shared.plan import DataInput, DataType, JobPlan
@@ -75,6 +74,8 @@ def plan_mini_batches(clients: StorageClients, job: JobPlan, definition: StepDef
     if declared.type == DataType.MLTABLE:
         table, folder = load_mltable(clients, root)
         if table.read is not None:
+            from shared.data.tabular import plan_tabular  # pandas/pyarrow only for tables
+
             size = parallel.mini_batch_size or DEFAULT_BYTES_PER_MINI_BATCH
             return plan_tabular(clients, name, table, folder, mini_batch_size=size, partition_keys=keys)
         found = mltable_files(clients, table, folder)

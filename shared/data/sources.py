@@ -63,7 +63,7 @@ def walk_order(files: list[BlobFile]) -> list[BlobFile]:
 
 def folder_files(clients: StorageClients, root: BlobRoot) -> FileSet:
     """Every file under ``root`` (a ``uri_folder`` input), in walk order."""
-    return FileSet(roots=[root], files=[(0, f) for f in walk_order(list(list_files(clients, root)))])
+    return FileSet(roots=[root], files=[(0, f) for f in walk_order(list_files(clients, root))])
 
 
 def single_file(clients: StorageClients, root: BlobRoot) -> FileSet:
@@ -163,7 +163,7 @@ def _one_file(
 
 
 def _under(clients: StorageClients, root: BlobRoot, path: str) -> list[tuple[BlobRoot, BlobFile]]:
-    return [(root, item) for item in walk_order(list(list_files(clients, root, path)))]
+    return [(root, item) for item in walk_order(list_files(clients, root, path))]
 
 
 def _matching(clients: StorageClients, root: BlobRoot, pattern: str) -> list[tuple[BlobRoot, BlobFile]]:

@@ -151,3 +151,24 @@ def test_materialize_reports_a_blob_deleted_after_planning(
 
     with pytest.raises(DataError, match=r"gone\.txt does not exist"):
         materialize(folder.clients, manifest, manifest.mini_batches[0], tmp_path)
+
+
+def test_folder_markers_are_skipped_but_empty_files_kept(
+    folder: DataFolder, parallel_job: JobFactory
+) -> None:
+    folder.put("in/sub", b"")  # an ADLS Gen2 directory, as the blob API lists it
+    folder.put("in/sub/x.txt", "x")
+    folder.put("in/empty.txt", b"")
+    folder.put("in/dir/", b"")
+    job, definition = parallel_job(folder.location("in"), DataType.URI_FOLDER)
+    manifest = plan_mini_batches(folder.clients, job, definition)
+    assert [mb.files for mb in manifest.mini_batches] == [["empty.txt"], ["sub/x.txt"]]
+
+
+def test_names_with_spaces_and_unicode(folder: DataFolder, parallel_job: JobFactory, tmp_path: Path) -> None:
+    folder.put("u/my file ü €.txt", "ok")
+    job, definition = parallel_job(folder.location("u"), DataType.URI_FOLDER)
+    manifest = plan_mini_batches(folder.clients, job, definition)
+    assert manifest.mini_batches[0].files == ["my file ü €.txt"]
+    result = materialize(folder.clients, manifest, manifest.mini_batches[0], tmp_path)
+    assert Path(result.data[0]).read_text() == "ok"  # type: ignore[index]
