@@ -308,6 +308,7 @@ def test_a_failed_environment_build_fails_the_agents_and_the_report_shows_its_ou
     assert "Agents: 1 failed." in text
     assert job_id in text
     assert read_log(storage, run_id, "report.txt").startswith("Agents: 1 failed.")
+    assert read_log(storage, run_id, "node_tvm-7-environment-stderr.txt") == stderr.strip()
     (download,) = double.calls("GET", r"/pools/.*/files/.*")
     assert (
         download.path
