@@ -17,6 +17,7 @@ from shared.errors import FanoutError
 COMMANDS: dict[str, str] = {
     "agent": "shared.cli.agent:agent",
     "assets": "shared.cli.assets:assets",
+    "run": "shared.cli.run:run",
     "cancel": "shared.cli.cancel:cancel",
     "logs": "shared.cli.logs:logs",
     "serve": "shared.cli.serve:serve",

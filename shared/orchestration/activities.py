@@ -135,12 +135,12 @@ def finalize_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
 
 def skip_steps(deps: ActivityDependencies, payload: Any) -> None:
     """Record jobs that never ran: their ``result.json`` and ``logs/job_result.txt``."""
-    from shared.runtime.logs import write_text
+    from shared.orchestration.finalize import write_job_result
 
     for result in SkippedSteps.model_validate(payload).results:
         recorded = result.model_copy(update={"logs": logs_path(result.step.run_id, result.step.job)})
         save_step_result(deps.clients, recorded)
-        write_text(deps.clients, result.step, "job_result.txt", f"{result.status.value}\n{result.reason}\n")
+        write_job_result(deps.clients, recorded)
 
 
 def cancel_steps(deps: ActivityDependencies, payload: Any) -> None:

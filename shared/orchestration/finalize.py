@@ -24,7 +24,7 @@ from shared.storage import Container, StorageClients, logs_path
 
 logger = logging.getLogger(__name__)
 
-COMMAND_LOG_HINT = "The command's output (stdout and stderr) is in logs/user_logs/std_log.txt."
+COMMAND_LOG_HINT = "logs/user_logs/std_log.txt holds the command's output (stdout and stderr)."
 
 
 def finalize(clients: StorageClients, finalize_order: StepFinalize) -> StepResult:
@@ -65,7 +65,7 @@ def finalize_command(clients: StorageClients, definition: StepDefinition, order:
         progress=read_progress(clients, step),
         logs=logs_path(step.run_id, step.job),
     )
-    _write_job_result(clients, result, COMMAND_LOG_HINT)
+    write_job_result(clients, result, COMMAND_LOG_HINT)
     return result
 
 
@@ -83,7 +83,7 @@ def _register_and_remember(
                 "reason": f"The outputs could not be registered: {exc.message}",
             }
         )
-        _write_job_result(clients, failed)
+        write_job_result(clients, failed)
         return failed
     result = result.model_copy(update={"registered_assets": list(registered)})
     if reuse.reuse_enabled(plan, job) and definition.fingerprint:
@@ -100,19 +100,24 @@ def _bare_result(order: StepFinalize) -> StepResult:
 
 def _record(clients: StorageClients, result: StepResult, *, write_result_text: bool = True) -> StepResult:
     if write_result_text:
-        _write_job_result(clients, result)
+        write_job_result(clients, result)
     save_step_result(clients, result)
     logger.info("%s/%s finalized: %s", result.step.run_id, result.step.job, result.status.value)
     return result
 
 
-def _write_job_result(clients: StorageClients, result: StepResult, hint: str = "") -> None:
+def job_result_text(status: StepStatus, reason: str, where: str = "") -> str:
+    """``logs/job_result.txt`` in the runtime's layout: ``Result:``, ``Reason:``, ``Where to look:``."""
+    lines = [f"Result: {status.value}", f"Reason: {reason}" if reason else ""]
+    if where:
+        lines.append(f"Where to look: {where}")
+    return "\n".join(line for line in lines if line) + "\n"
+
+
+def write_job_result(clients: StorageClients, result: StepResult, where: str = "") -> None:
     from shared.runtime.logs import write_text
 
-    lines = [result.status.value, result.reason]
-    if hint:
-        lines.append(hint)
-    write_text(clients, result.step, "job_result.txt", "\n".join(line for line in lines if line) + "\n")
+    write_text(clients, result.step, "job_result.txt", job_result_text(result.status, result.reason, where))
 
 
 def _command_outcome(clients: StorageClients, step: StepRef) -> CommandOutcome | None:

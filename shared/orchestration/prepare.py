@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 
 from shared.errors import DataError
-from shared.orchestration.contracts import ResolvedInput, StepDefinition, StepPrepared, StepRef, StepStart
+from shared.orchestration.contracts import ResolvedInput, StepDefinition, StepPrepared, StepStart
 from shared.orchestration.models import reused_result
 from shared.plan import AssetRef, BlobData, DataInput, JobOutputRef, JobPlan, LiteralInput, LocalData, UrlData
 from shared.runs import load_plan, save_step_definition, save_step_result
@@ -32,6 +32,7 @@ def prepare_step(clients: StorageClients, start: StepStart) -> StepPrepared:
         RegistryError: an asset reference names no registered version.
     """
     from shared import registry, reuse
+    from shared.orchestration.finalize import write_job_result
 
     step = start.step
     plan = load_plan(clients, step.run_id)
@@ -52,7 +53,7 @@ def prepare_step(clients: StorageClients, start: StepStart) -> StepPrepared:
     result = reused_result(prepared)
     registered = registry.register_outputs(clients, plan, job, result, definition=definition)
     save_step_result(clients, result.model_copy(update={"registered_assets": registered}))
-    _write_job_result(clients, result.step, f"Reused\n{result.reason}\n")
+    write_job_result(clients, result)
     logger.info("%s/%s reuses run %s", step.run_id, step.job, hit.run_id)
     return prepared
 
@@ -98,9 +99,3 @@ def _upstream(
             input=name,
         )
     return outputs[ref.output]
-
-
-def _write_job_result(clients: StorageClients, step: StepRef, text: str) -> None:
-    from shared.runtime.logs import write_text
-
-    write_text(clients, step, "job_result.txt", text)
