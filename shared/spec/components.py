@@ -66,7 +66,7 @@ def load_job(name: str, raw: Any, where: Where, ctx: Context) -> JobSource | Non
     if kind is None:
         issues.error(where, f"job '{name}' has no type", "type: parallel or type: command", key=True)
         return None
-    if kind not in _JOB_MODELS:
+    if not isinstance(kind, str) or kind not in _JOB_MODELS:
         what = "is not supported by Fanout" if kind in _UNSUPPORTED_TYPES else "is not a job type"
         issues.error(where / "type", f"job type {kind!r} {what}", "parallel or command")
         return None
