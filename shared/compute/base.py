@@ -9,6 +9,7 @@ job's command. Executors never look inside a step; they only place agents.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from typing import Protocol
 
@@ -42,6 +43,25 @@ class AgentStatus(FrozenModel):
     state: AgentState
     exit_code: int | None = None
     detail: str = Field(default="", description="What the executor knows, in words a user can act on.")
+
+
+def agents_report(statuses: Sequence[AgentStatus]) -> str:
+    """A short paragraph on a step's agents for ``job_result.txt`` (any executor's ``status()``).
+
+    A one-line summary by state, then one line per agent that did not succeed, with its detail.
+    """
+    if not statuses:
+        return "No agent was started."
+    counts: dict[str, int] = {}
+    for status in statuses:
+        counts[status.state.value] = counts.get(status.state.value, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    lines = [f"Agents: {summary}."]
+    for status in sorted(statuses, key=lambda s: s.node_id):
+        if status.state is not AgentState.SUCCEEDED:
+            exit_text = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
+            lines.append(f"  node {status.node_id}: {status.state.value}{exit_text}: {status.detail}")
+    return "\n".join(lines)
 
 
 def agent_argv(task: AgentTask, node_id: int) -> list[str]:

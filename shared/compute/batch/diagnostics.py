@@ -19,8 +19,8 @@ job scheduling error                     failed      the error's code and messag
 =======================================  ==========  ================================================
 
 A failed environment build fails the agents at once (it fails the same way on every node) instead of
-leaving them pending until the step's first-task timeout. :func:`agents_report` turns a list of statuses
-into the paragraph the runtime puts into ``job_result.txt``.
+leaving them pending until the step's first-task timeout. :func:`shared.compute.base.agents_report` turns
+a list of statuses into the paragraph for ``job_result.txt``.
 """
 
 from __future__ import annotations
@@ -30,8 +30,17 @@ from dataclasses import dataclass
 
 from azure.batch import models as batch_models
 
-from shared.compute.base import AgentState, AgentStatus
+from shared.compute.base import AgentState, AgentStatus, agents_report
 from shared.compute.batch.specs import STOP_REASON
+
+__all__ = [
+    "PreparationFailure",
+    "agent_status",
+    "agents_report",
+    "failure_sentence",
+    "job_stopped",
+    "scheduling_error",
+]
 
 _RESOURCE_FILE_CODES = {
     "BlobAccessDenied": "access was denied — the pool's identity needs 'Storage Blob Data Reader' on the "
@@ -204,22 +213,3 @@ def scheduling_error(job: batch_models.BatchJob) -> str | None:
     details = "; ".join(f"{d.name}={d.value}" for d in (error.details or []) if d.name)
     text = f"Batch could not start the job: {error.code}: {error.message or ''}".rstrip(": ")
     return f"{text} ({details})" if details else text
-
-
-def agents_report(statuses: Sequence[AgentStatus]) -> str:
-    """A short paragraph on a step's agents for ``job_result.txt`` (any executor's statuses).
-
-    One line per agent that did not succeed, or a one-line summary when all did.
-    """
-    if not statuses:
-        return "No agent was started."
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status.state.value] = counts.get(status.state.value, 0) + 1
-    summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-    lines = [f"Agents: {summary}."]
-    for status in sorted(statuses, key=lambda s: s.node_id):
-        if status.state is not AgentState.SUCCEEDED:
-            exit_text = f" (exit code {status.exit_code})" if status.exit_code is not None else ""
-            lines.append(f"  node {status.node_id}: {status.state.value}{exit_text}: {status.detail}")
-    return "\n".join(lines)

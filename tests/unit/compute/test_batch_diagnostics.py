@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 from azure.batch import models as batch_models
 
-from shared.compute.base import AgentState, AgentStatus
+from shared.compute.base import AgentState, AgentStatus, agents_report
 from shared.compute.batch.diagnostics import (
     PreparationFailure,
     agent_status,
-    agents_report,
     job_stopped,
     scheduling_error,
 )
