@@ -3,8 +3,9 @@
 A mini-batch never carries data, only where its data is: a list of file paths under a root (file
 inputs), or byte ranges / parquet row groups of source files (tabular inputs). The step's manifest is
 one gzip-compressed JSON blob (``runs/<run>/<job>/manifest.json.gz``) written by the plan phase and
-read by every agent; defaults are left out of the JSON so 100,000 one-file mini-batches stay around a
-megabyte on the wire and load in well under a second.
+read by every agent. Mini-batches are stored column-wise (a list per field, with offsets), never as
+one object each: 100,000 one-file mini-batches are about half a megabyte stored, load in a few
+hundredths of a second and take a few MB of memory; :class:`MiniBatch` objects are built on access.
 """
 
 from __future__ import annotations
@@ -324,7 +325,7 @@ class ManifestBuilder:
 
 def save_manifest(clients: StorageClients, step: StepRef, manifest: Manifest) -> None:
     """Store the manifest of ``step`` (one gzip JSON blob; overwrites a previous plan of the step)."""
-    payload = gzip.compress(manifest.model_dump_json(exclude_defaults=True).encode(), compresslevel=5)
+    payload = gzip.compress(manifest.model_dump_json().encode(), compresslevel=5)
     clients.container(Container.RUNS).upload_blob(
         manifest_path(step.run_id, step.job), payload, overwrite=True, max_concurrency=4
     )

@@ -103,7 +103,7 @@ def convert_column(series: pd.Series, conversion: ColumnConversion) -> pd.Series
     if conversion.type == "float":
         return to_kind(series, ColumnKind.FLOAT)
     if conversion.type == "string":
-        return series.astype(object).where(series.notna(), None)
+        return series.map(lambda value: None if _is_null(value) else str(value)).astype(object)
     if conversion.type == "boolean":
         return _to_boolean(series, conversion)
     formats = conversion.datetime.formats if conversion.datetime else []

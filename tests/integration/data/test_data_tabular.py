@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from data_fixtures import DataFolder, JobFactory
 
-from shared.data import Manifest, materialize, plan_mini_batches
+from shared.data import Manifest, load_manifest, materialize, plan_mini_batches, save_manifest
 from shared.errors import DataError, MLTableError
 from shared.plan import DataType
 from shared.storage import Container
@@ -205,3 +205,26 @@ def test_unsupported_transformation_names_it_and_its_line(
     job, definition = parallel_job(folder.location("f"), DataType.MLTABLE)
     with pytest.raises(MLTableError, match=r"MLTable:8: transformation 'filter' is not supported"):
         plan_mini_batches(folder.clients, job, definition)
+
+
+def test_a_stored_tabular_manifest_reads_the_same(
+    folder: DataFolder, parallel_job: JobFactory, tmp_path: Path
+) -> None:
+    folder.put(
+        "s/MLTable",
+        CSV_MLTABLE
+        + "  - convert_column_types:\n      - {columns: score, column_type: string}\n"
+        + "  - keep_columns: [id, score]\n",
+    )
+    folder.put("s/d.csv", csv_bytes(1_000))
+    job, definition = parallel_job(folder.location("s"), DataType.MLTABLE, mini_batch_size=10_000)
+    planned = plan_mini_batches(folder.clients, job, definition)
+
+    save_manifest(folder.clients, definition.step, planned)
+    loaded = load_manifest(folder.clients, definition.step)
+
+    assert loaded == planned
+    frame = materialize(folder.clients, loaded, loaded.mini_batches[1], tmp_path).data
+    assert isinstance(frame, pd.DataFrame)
+    assert list(frame.columns) == ["id", "score"]
+    assert frame["score"].map(type).eq(str).all()
