@@ -25,7 +25,11 @@ $(NODE_STAMP): package.json package-lock.json
 
 # The main job: the example pipeline, end to end, on Azurite and local agents.
 demo: setup
-	$(BIN)/fanout validate examples/iris-batch-prediction/pipeline.yml
+	rm -rf fanout-outputs
+	$(BIN)/fanout run examples/iris-batch-prediction/pipeline.yml --outputs-dir fanout-outputs
+	@echo "Predictions: fanout-outputs/batch_prediction/outputs/job_output_file/predictions.csv"
+	@echo "Model:       fanout-outputs/train_model/outputs/model_output/"
+	@echo "Logs:        fanout-outputs/<job>/logs/ (start with job_result.txt)"
 
 lint: setup
 	$(BIN)/ruff check .
