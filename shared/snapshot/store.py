@@ -32,6 +32,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from shared.errors import SnapshotError
+from shared.plan import RunPlan
 from shared.settings import Settings, get_settings
 from shared.snapshot.hashing import HashCache, sha256_file
 from shared.snapshot.models import (
@@ -262,6 +263,26 @@ def resolve_snapshot_ref(clients: StorageClients, ref: str) -> str:
         f"{INCOMING_PREFIX}<zip name>",
         ref=ref,
     )
+
+
+def pin_code_snapshots(clients: StorageClients, plan: RunPlan) -> RunPlan:
+    """The plan with every job's ``code`` pinned to a snapshot id (``incoming/<zip>`` aliases resolved).
+
+    Call it when a run is frozen: a zip re-dropped under the same name later then cannot change the code
+    of a run in progress, and the reuse fingerprint and the agents see the same snapshot.
+
+    Raises:
+        SnapshotError: a reference cannot be resolved (with the rejection reason when there is one).
+    """
+    jobs = []
+    for job in plan.jobs:
+        code = job.code
+        if code is not None and code.snapshot and not is_snapshot_id(code.snapshot):
+            pinned = code.model_copy(update={"snapshot": resolve_snapshot_ref(clients, code.snapshot)})
+            jobs.append(job.model_copy(update={"code": pinned}))
+        else:
+            jobs.append(job)
+    return plan.model_copy(update={"jobs": jobs})
 
 
 def _resolve_alias(clients: StorageClients, blob_name: str, ref: str) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from shared.errors import SnapshotError
+from shared.plan import CodeRef, JobPlan, JobType, RunPlan
 from shared.settings import Settings
 from shared.snapshot import (
     build_snapshot,
@@ -24,6 +25,7 @@ from shared.snapshot import (
     is_snapshot_drop,
     load_manifest,
     materialize_snapshot,
+    pin_code_snapshots,
     resolve_snapshot_ref,
 )
 from shared.storage import Container, StorageClients
@@ -274,3 +276,37 @@ def test_a_good_upload_after_a_rejection_clears_the_error(storage: StorageClient
     again = ingest_snapshot_blob(storage, blob)  # a duplicate trigger delivery is harmless
     assert again.snapshot_id == record.snapshot_id
     assert again.already_stored
+
+
+def test_pinning_a_plan_resolves_zip_aliases_to_ids(storage: StorageClients) -> None:
+    blob = drop(storage, f"{unique()}.zip", make_zip({"score.py": unique().encode()}))
+    record = ingest_snapshot_blob(storage, blob)
+    other = ingest_snapshot_archive(storage, make_zip({"train.py": unique().encode()}), "posted.zip")
+    plan = RunPlan(
+        run_id="r",
+        jobs=[
+            JobPlan(
+                name="a",
+                type=JobType.COMMAND,
+                code=CodeRef(snapshot=f"azureml://datastores/snapshots/paths/{blob}"),
+            ),
+            JobPlan(name="b", type=JobType.COMMAND, code=CodeRef(snapshot=other.snapshot_id)),
+            JobPlan(name="c", type=JobType.COMMAND, code=CodeRef(local_path="/src")),
+            JobPlan(name="d", type=JobType.COMMAND),
+        ],
+    )
+    pinned = pin_code_snapshots(storage, plan)
+    assert [job.code.snapshot if job.code else None for job in pinned.jobs] == [
+        record.snapshot_id,
+        other.snapshot_id,
+        None,
+        None,
+    ]
+    drop(storage, blob.removeprefix("incoming/"), make_zip({"score.py": unique().encode()}))
+    ingest_snapshot_blob(storage, blob)  # the name now means other code; the pinned plan does not change
+    assert pin_code_snapshots(storage, pinned) == pinned
+    broken = plan.model_copy(
+        update={"jobs": [JobPlan(name="x", type=JobType.COMMAND, code=CodeRef(snapshot="incoming/none.zip"))]}
+    )
+    with pytest.raises(SnapshotError, match=r"no snapshot was ingested from incoming/none\.zip"):
+        pin_code_snapshots(storage, broken)
