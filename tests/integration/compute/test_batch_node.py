@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import shlex
 import subprocess
@@ -32,7 +33,13 @@ from azure.core.exceptions import ResourceExistsError
 
 from shared.compute.base import AgentTask
 from shared.compute.batch import BatchExecutor
-from shared.compute.environment import READY_MARKER, bash_command_line, node_environment, preparation_script
+from shared.compute.environment import (
+    READY_MARKER,
+    bash_command_line,
+    node_environment,
+    preparation_script,
+    preparation_settings,
+)
 from shared.orchestration.contracts import StepFinalize, StepStatus
 from shared.plan import DataType, EnvironmentPlan
 from shared.runtime import phases
@@ -292,8 +299,6 @@ def test_an_agent_task_on_a_node_without_the_environment_fails_with_a_reason(
 def test_the_conda_file_reaches_the_node_intact(storage: StorageClients) -> None:
     conda = {"dependencies": ["python=3.11", "pip", {"pip": ["scikit-learn==1.5.0"]}]}
     env = node_environment(EnvironmentPlan(conda_file=conda), default_image="img", agent_package="w.whl")
-    from shared.compute.environment import preparation_settings
-
     encoded = preparation_settings(env)["FANOUT_CONDA_FILE_B64"]
     decoded = subprocess.run(
         ["bash", "-c", 'printf "%s" "$X" | base64 -d'],
@@ -304,3 +309,50 @@ def test_the_conda_file_reaches_the_node_intact(storage: StorageClients) -> None
     ).stdout
     assert "scikit-learn==1.5.0" in decoded
     assert base64.b64decode(encoded).decode() == decoded
+
+
+@pytest.mark.parametrize(
+    ("tool", "expected"),
+    [
+        ("micromamba", ["create", "--yes", "--prefix", "{env}", "--file", "conda.yml"]),
+        ("conda", ["env", "create", "--prefix", "{env}", "--file", "conda.yml"]),
+    ],
+)
+def test_with_conda_in_the_image_the_conda_file_builds_the_environment(
+    tmp_path: Path, tool: str, expected: list[str]
+) -> None:
+    """A stand-in conda tool records how it is called and lays out a prefix whose python records pip."""
+    node = Node(tmp_path / "node")
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    calls = tmp_path / "calls.txt"
+    fake = tools / tool
+    fake.write_text(
+        "#!/bin/bash\n"
+        f'echo "{tool} $*" >> {calls}\n'
+        'while [ $# -gt 0 ]; do if [ "$1" = --prefix ]; then prefix="$2"; fi; shift; done\n'
+        'mkdir -p "$prefix/bin"\n'
+        f'printf \'#!/bin/bash\\necho "python $*" >> {calls}\\n\' > "$prefix/bin/python"\n'
+        'chmod +x "$prefix/bin/python"\n'
+        'cp conda.yml "$prefix/conda.yml"\n'
+    )
+    fake.chmod(0o755)
+    conda = {"name": "score", "dependencies": ["numpy=1.26", {"pip": ["scikit-learn==1.5.0"]}]}
+    env = node_environment(
+        EnvironmentPlan(conda_file=conda), default_image="img", agent_package="fanout-0.1.0-py3-none-any.whl"
+    )
+    working, variables = node.task_env("fanout-job", "fanout-environment")
+    variables.update(preparation_settings(env))
+    variables["PATH"] = f"{tools}:/usr/bin:/bin"
+    done = node.run(bash_command_line(preparation_script(env)), variables, working)
+    assert done.returncode == 0, done.stderr
+    env_dir = node.shared / "fanout" / "envs" / env.key
+    tool_call, pip_call = calls.read_text().splitlines()
+    assert tool_call.split()[1:] == [part.replace("{env}", str(env_dir)) for part in expected]
+    assert pip_call == (
+        "python -m pip install --no-input --disable-pip-version-check "
+        f"{working}/fanout-agent/fanout-0.1.0-py3-none-any.whl"
+    )
+    built = json.loads((env_dir / "conda.yml").read_text())
+    assert built["dependencies"] == ["python>=3.11", "numpy=1.26", {"pip": ["scikit-learn==1.5.0"]}, "pip"]
+    assert (env_dir / READY_MARKER).is_file()
