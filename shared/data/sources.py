@@ -7,7 +7,7 @@
 - ``mltable``: the ``MLTable`` file in the folder (or the blob itself when the location names it),
   then its ``paths`` in the order written: ``file`` (must exist), ``folder`` (walked as above) and
   ``pattern`` (globs; matches in walk order). Relative paths are relative to the MLTable folder; a
-  file listed twice is kept once.
+  file listed twice is kept once; the ``MLTable`` file itself is never selected by a folder or glob.
 
 Files live under one or more :class:`BlobRoot`\\ s; root 0 is the input itself (the folder, or the
 MLTable folder), other roots come from absolute URIs in MLTable paths or relative paths that climb
@@ -131,6 +131,8 @@ def mltable_files(clients: StorageClients, table: MLTable, folder: BlobRoot) -> 
             raise DataError(f"{source}: {entry.kind} {entry.value!r} matches no file", path=source)
         for relative_root, item in listed:
             index = found.root_index(relative_root)
+            if index == 0 and item.path == MLTABLE_FILE and entry.kind != "file":
+                continue  # the MLTable file describes the data; a folder or glob never selects it
             if (index, item.path) not in seen:
                 seen.add((index, item.path))
                 found.files.append((index, item))

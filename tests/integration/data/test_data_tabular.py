@@ -228,3 +228,56 @@ def test_a_stored_tabular_manifest_reads_the_same(
     assert isinstance(frame, pd.DataFrame)
     assert list(frame.columns) == ["id", "score"]
     assert frame["score"].map(type).eq(str).all()
+
+
+def test_encodings_utf16_is_never_split_and_windows1252_decodes(
+    folder: DataFolder, parallel_job: JobFactory, tmp_path: Path
+) -> None:
+    text = "name,city\n" + "".join(f"n{i},Zürich\n" for i in range(2_000))
+    folder.put("u16/MLTable", CSV_MLTABLE.replace("header: all_files_same_headers", "encoding: utf16"))
+    folder.put("u16/d.csv", text.encode("utf-16"))
+    job, definition = parallel_job(folder.location("u16"), DataType.MLTABLE, mini_batch_size=1_000)
+    manifest = plan_mini_batches(folder.clients, job, definition)
+    assert manifest.count == 1
+    frame = all_rows(folder, manifest, tmp_path)[0]
+    assert list(frame.columns) == ["name", "city"]
+    assert len(frame) == 2_000
+    assert set(frame["city"]) == {"Zürich"}
+
+    folder.put("cp/MLTable", CSV_MLTABLE.replace("header: all_files_same_headers", "encoding: windows1252"))
+    folder.put("cp/d.csv", ("prix,devise\n" + "".join(f"{i},€\n" for i in range(3_000))).encode("cp1252"))
+    job, definition = parallel_job(folder.location("cp"), DataType.MLTABLE, mini_batch_size=4_000)
+    manifest = plan_mini_batches(folder.clients, job, definition)
+    assert manifest.count > 1
+    every = pd.concat(all_rows(folder, manifest, tmp_path))
+    assert every["prix"].tolist() == list(range(3_000))
+    assert set(every["devise"]) == {"€"}
+
+
+def test_empty_files_make_no_mini_batch_and_path_column_on_parquet(
+    folder: DataFolder, parallel_job: JobFactory, tmp_path: Path
+) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"x": [1, 2]}), buffer)
+    folder.put(
+        "e/MLTable",
+        "paths:\n  - pattern: ./**\ntransformations:\n  - read_parquet: {include_path_column: true}\n",
+    )
+    folder.put("e/sub/a.parquet", buffer.getvalue())
+    folder.put("e/sub/empty.parquet", b"")
+    job, definition = parallel_job(folder.location("e"), DataType.MLTABLE)
+    manifest = plan_mini_batches(folder.clients, job, definition)  # ./** does not select the MLTable file
+    assert [s.path for s in manifest.sources] == ["sub/a.parquet"]
+    assert manifest.count == 1
+    frame = all_rows(folder, manifest, tmp_path)[0]
+    assert frame.to_dict("list") == {"x": [1, 2], "Path": ["sub/a.parquet", "sub/a.parquet"]}
+
+
+def test_pattern_that_matches_a_non_parquet_file_is_named(
+    folder: DataFolder, parallel_job: JobFactory
+) -> None:
+    folder.put("bad/MLTable", "paths:\n  - pattern: ./*\ntransformations:\n  - read_parquet\n")
+    folder.put("bad/notes.txt", "hello")
+    job, definition = parallel_job(folder.location("bad"), DataType.MLTABLE)
+    with pytest.raises(DataError, match=r"cannot read .*as parquet"):
+        plan_mini_batches(folder.clients, job, definition)
