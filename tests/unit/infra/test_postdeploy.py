@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
 
-import yaml
+from ruamel.yaml import YAML
 
 from functions.constants import INGEST_SNAPSHOT_FUNCTION, INGEST_SPEC_FUNCTION
 from tests.unit.infra.app_functions import app_functions
@@ -90,7 +90,7 @@ def test_every_value_the_hook_needs_is_a_bicep_output() -> None:
 
 
 def test_azure_yaml_deploys_this_folder_as_a_python_function_app_with_the_hook() -> None:
-    config = yaml.safe_load((ROOT / "azure.yaml").read_text())
+    config = YAML(typ="safe").load((ROOT / "azure.yaml").read_text())
     ((name, service),) = config["services"].items()
     assert service == {"project": ".", "language": "python", "host": "function"}
     assert config["infra"] == {"provider": "bicep", "path": "infra", "module": "main"}
