@@ -164,7 +164,7 @@ class SubmissionUploader:
         st = path.stat()
         digest = self.cache.sha256(path, st)
         blob_path = f"{UPLOADS_PREFIX}/sha256-{digest}/{path.name}"
-        sent = put_if_absent(self._data(), blob_path, st.st_size, lambda: path.open("rb"))
+        sent = put_if_absent(self._data(), blob_path, st.st_size, lambda: path.open("rb"), sha256=digest)
         return UploadRecord(
             kind="data",
             local_path=str(path.absolute()),
@@ -196,7 +196,11 @@ class SubmissionUploader:
             with ThreadPoolExecutor(max_workers=_THREADS) as pool:
                 results = pool.map(
                     lambda item: put_if_absent(
-                        container, f"{prefix}/{item[1].path}", item[1].size, _opener(item[0].source)
+                        container,
+                        f"{prefix}/{item[1].path}",
+                        item[1].size,
+                        _opener(item[0].source),
+                        sha256=item[1].sha256,
                     ),
                     files,
                 )

@@ -17,6 +17,8 @@ other, and nothing already stored is ever replaced.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -26,9 +28,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from shared.errors import SnapshotError
@@ -128,26 +131,67 @@ def store_snapshot(clients: StorageClients, pending: Sequence[PendingFile]) -> t
 
 def _ensure_object(container: ContainerClient, item: PendingFile) -> int | None:
     """Upload one file's content unless stored; the bytes sent, or None when it was already there."""
-    return put_if_absent(container, object_path(item.file.sha256), item.file.size, item.open)
+    return put_if_absent(
+        container, object_path(item.file.sha256), item.file.size, item.open, sha256=item.file.sha256
+    )
 
 
 def put_if_absent(
-    container: ContainerClient, blob_name: str, size: int, open_data: Callable[[], IO[bytes]]
+    container: ContainerClient,
+    blob_name: str,
+    size: int,
+    open_data: Callable[[], IO[bytes]],
+    *,
+    sha256: str | None = None,
 ) -> int | None:
     """Write a content-addressed blob unless it exists; the bytes sent, or None when it was there.
 
     Big files are checked with a HEAD first (no bytes wasted); small ones are sent with
     ``If-None-Match: *`` and a conflict means "already stored". An existing blob is never replaced.
+    With ``sha256`` the bytes actually sent are hashed on the way: if the file changed after it was
+    hashed, the blob just written is deleted again and the upload fails, so a name never holds other
+    content than its hash says.
+
+    Raises:
+        SnapshotError: the file changed while it was being uploaded.
     """
     blob = container.get_blob_client(blob_name)
     if size >= _HEAD_FIRST_BYTES and blob.exists():
         return None
     with open_data() as handle:
+        reader = _HashingReader(handle)
         try:
-            blob.upload_blob(handle, length=size, overwrite=False, max_concurrency=2)
+            # one sequential reader, so the hash sees the bytes in order
+            written = blob.upload_blob(
+                cast(IO[bytes], reader), length=size, overwrite=False, max_concurrency=1
+            )
         except ResourceExistsError:
             return None
+    if sha256 is not None and (reader.count != size or reader.hexdigest() != sha256):
+        with contextlib.suppress(ResourceNotFoundError, ResourceModifiedError):
+            blob.delete_blob(etag=written.get("etag"), match_condition=MatchConditions.IfNotModified)
+        raise SnapshotError(
+            f"{blob_name}: the file changed while it was being uploaded; submit again", blob=blob_name
+        )
     return size
+
+
+class _HashingReader:
+    """A read-only stream that hashes and counts what is read through it (sequential reads only)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        self._inner = inner
+        self._digest = hashlib.sha256()
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._inner.read(size)
+        self._digest.update(data)
+        self.count += len(data)
+        return data
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def hash_folder(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import threading
 import uuid
@@ -22,7 +23,7 @@ from shared.snapshot import (
     snapshot_uri,
 )
 from shared.snapshot.models import SnapshotFile, SnapshotManifest
-from shared.snapshot.store import manifest_path, object_path
+from shared.snapshot.store import manifest_path, object_path, put_if_absent
 from shared.storage import Container, StorageClients
 
 
@@ -207,3 +208,22 @@ def test_acceptance_25_amlignore_limits_and_hash(storage: StorageClients, tmp_pa
     assert snapshot_id_of_folder(code) == record.snapshot_id  # ignored files do not change the hash
     (code / ".gitignore").write_text("*.py\n# edited\n")
     assert snapshot_id_of_folder(code) != record.snapshot_id  # .gitignore is an ordinary file here
+
+
+def test_a_file_changed_between_hashing_and_upload_is_never_stored_under_the_old_hash(
+    storage: StorageClients,
+) -> None:
+    hashed = uuid.uuid4().hex.encode()
+    digest = hashlib.sha256(hashed).hexdigest()
+    container = storage.container(Container.SNAPSHOTS)
+    changed = bytes(reversed(hashed))  # same size, other bytes: what the file holds by upload time
+    with pytest.raises(SnapshotError, match="changed while it was being uploaded"):
+        put_if_absent(container, object_path(digest), len(hashed), lambda: io.BytesIO(changed), sha256=digest)
+    assert not container.get_blob_client(object_path(digest)).exists()
+    assert put_if_absent(
+        container, object_path(digest), len(hashed), lambda: io.BytesIO(hashed), sha256=digest
+    ) == len(hashed)
+    assert (
+        put_if_absent(container, object_path(digest), len(hashed), lambda: io.BytesIO(hashed), sha256=digest)
+        is None
+    )
