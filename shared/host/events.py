@@ -33,14 +33,21 @@ class EventsPump:
         clients: storage with the events queue.
         raise_event: the durable client's ``raise_event``.
         idle_interval: seconds between polls while the queue is empty (busy queues are drained at once).
+        visibility_timeout: seconds a message stays invisible while handled (and before a retry).
     """
 
     def __init__(
-        self, clients: StorageClients, raise_event: RaiseEvent, *, idle_interval: float = 0.2
+        self,
+        clients: StorageClients,
+        raise_event: RaiseEvent,
+        *,
+        idle_interval: float = 0.2,
+        visibility_timeout: int = VISIBILITY_TIMEOUT,
     ) -> None:
         self._clients = clients
         self._raise_event = raise_event
         self._idle_interval = idle_interval
+        self._visibility_timeout = visibility_timeout
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -67,7 +74,7 @@ class EventsPump:
         """Handle the messages visible now (up to 32); how many were taken off the queue."""
         queue = self._clients.events_queue()
         handled = 0
-        for message in queue.receive_messages(max_messages=32, visibility_timeout=VISIBILITY_TIMEOUT):
+        for message in queue.receive_messages(max_messages=32, visibility_timeout=self._visibility_timeout):
             try:
                 handle_completion_message(self._clients, self._raise_event, message.content)
             except (FanoutError, AzureError, OSError) as exc:
