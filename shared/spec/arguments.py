@@ -251,7 +251,7 @@ def parse_runtime_flags(tokens: list[str], where: Where, issues: Issues) -> dict
     """The runtime settings named by flags in ``tokens`` (errors and warnings recorded at each token)."""
     settings: dict[str, Any] = {}
     seen: dict[str, str] = {}
-    start = where.source.position(where.path)
+    start = cursor = where.source.position(where.path)
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -259,7 +259,10 @@ def parse_runtime_flags(tokens: list[str], where: Where, issues: Issues) -> dict
         if not token.startswith("--"):
             continue
         flag, has_inline, inline = token.partition("=")
-        at = where.source.find(start, flag) or start
+        found = where.source.find(cursor, flag)
+        at = found or start
+        if found is not None:
+            cursor = Position(found.line, found.column + len(flag))
         if flag in IGNORED_FLAGS:
             issues.warn(
                 where, f"{flag} is accepted but ignored by Fanout (it still reaches the script)", at=at

@@ -188,7 +188,7 @@ def _compile(text: str, name: str, ctx: Context, overrides: Mapping[str, str]) -
         outputs={k: pipeline_outputs_plan[k] for k in outputs if k in pipeline_outputs_plan},
         jobs=jobs,
         source=name,
-        warnings=[str(issue) for issue in issues.warnings],
+        warnings=[str(issue) for issue in sorted(issues.warnings, key=lambda i: (i.file, i.line, i.column))],
     )
 
 
