@@ -155,8 +155,14 @@ class _Walker:
 
     def walk(self, folder: Path, prefix: str, ancestors: frozenset[Path] = frozenset()) -> None:
         ancestors = ancestors | {folder.resolve()}
-        with os.scandir(folder) as listing:
-            entries = sorted(listing, key=lambda e: e.name)
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            where = prefix.rstrip("/") or str(folder)
+            raise SnapshotError(
+                f"cannot read the folder {where}: {exc.strerror or exc}", path=str(folder)
+            ) from exc
         for entry in entries:
             rel = normalize_relative_path(prefix + entry.name)
             link = entry.is_symlink()
@@ -173,7 +179,10 @@ class _Walker:
                     continue
                 self.walk(Path(entry.path), rel + "/", ancestors)
                 continue
-            st = os.stat(entry.path)
+            try:
+                st = os.stat(entry.path)
+            except FileNotFoundError:  # removed while we walked
+                continue
             if not stat.S_ISREG(st.st_mode):
                 logger.warning("skipping %s: not a regular file", rel)
                 continue

@@ -205,7 +205,10 @@ def pending_files(scan: FolderScan, cache: HashCache | None) -> list[PendingFile
     """Hash every file of a scan (through ``cache`` when given)."""
     pending = []
     for f in scan.files:
-        digest = cache.sha256(f.source, f.stat) if cache is not None else sha256_file(f.source)
+        try:
+            digest = cache.sha256(f.source, f.stat) if cache is not None else sha256_file(f.source)
+        except OSError as exc:
+            raise SnapshotError(f"cannot read {f.path}: {exc.strerror or exc}", path=str(f.source)) from exc
         pending.append(
             PendingFile(SnapshotFile(path=f.path, size=f.size, mode=f.mode, sha256=digest), _opener(f.source))
         )

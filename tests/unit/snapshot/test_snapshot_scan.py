@@ -91,15 +91,9 @@ def test_a_file_inside_an_ignored_folder_cannot_be_re_included(tmp_path: Path) -
 
 
 def test_ignored_folders_are_not_entered(tmp_path: Path) -> None:
-    write(tmp_path, {".amlignore": "venv/\n", "main.py": ""})
-    locked = tmp_path / "venv"
-    locked.mkdir()
-    (locked / "x").write_text("")
-    locked.chmod(0)  # entering it would fail
-    try:
-        scan = scan_folder(tmp_path)
-    finally:
-        locked.chmod(0o755)
+    write(tmp_path, {".amlignore": "venv/\n", "main.py": "", "venv/lib/x.py": ""})
+    (tmp_path / "venv" / "escape").symlink_to("/")  # entering venv/ would reject this link
+    scan = scan_folder(tmp_path)
     assert [f.path for f in scan.files] == [".amlignore", "main.py"]
     assert scan.ignored_count == 1
 
@@ -222,3 +216,27 @@ def test_modes_normalise_to_executable_or_not() -> None:
     assert normalize_mode(0o100664) == 0o644
     assert normalize_mode(0o100744) == 0o755
     assert normalize_mode(0o100701) == 0o755
+
+
+def test_unreadable_folders_and_files_are_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shared.snapshot import store
+
+    write(tmp_path, {"main.py": "", "private/key.py": "", "secret.py": "s"})
+    real_scandir = os.scandir
+
+    def scandir(path: Path) -> object:
+        if Path(path).name == "private":
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(path)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "scandir", scandir)
+        with pytest.raises(SnapshotError, match="cannot read the folder private: Permission denied"):
+            scan_folder(tmp_path)
+
+    def unreadable(path: Path) -> str:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(store, "sha256_file", unreadable)
+    with pytest.raises(SnapshotError, match=r"cannot read key\.py|cannot read main\.py"):
+        store.hash_folder(tmp_path)
