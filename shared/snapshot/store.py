@@ -2,7 +2,7 @@
 
 Layout of the ``snapshots`` container (the container name itself comes from :mod:`shared.storage`):
 
-    incoming/<name>.zip              drop zone: a zip put here is ingested (see ``archive.py``)
+    incoming/<name>.zip              drop zone: a zip put here is ingested (see ``drops.py``)
     incoming/<name>.zip.error.json   why a dropped zip was rejected
     objects/<2 hex>/<sha256 hex>     file contents, named by their SHA-256; written once, never replaced
     manifests/<snapshot id>.json     a :class:`SnapshotManifest`; written last, so its presence means
