@@ -40,17 +40,29 @@ SNAPSHOT_SUFFIX = ".zip"
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 
 _SLUG = re.compile(r"[^a-z0-9]+")
+#: ``shared.upload.submit_spec``'s blob stems: ``20261121T083328Z-<stem>-<12 hex>``.
+_SUBMITTED = re.compile(r"^\d{8}T\d{6}Z-(.+)-[0-9a-f]{12}$", re.IGNORECASE)
+_GENERIC_STEMS = frozenset({"pipeline", "spec", "job"})
 
 
 # --- run ids -------------------------------------------------------------------------------------
 
 
 def _slug(text: str, limit: int = 40) -> str:
-    stem = text.rsplit("/", 1)[-1]
+    """A readable run-id prefix from a file or blob name: its stem, lower case, ``[a-z0-9-]``.
+
+    ``fanout submit``'s blob names (``<UTC time>-<stem>-<12 hex>``) give their stem; a generic
+    ``pipeline.yml`` gives its folder's name, as ``fanout run`` does.
+    """
+    parts = [part for part in text.replace("\\", "/").split("/") if part]
+    stem = parts[-1] if parts else ""
     for suffix in (*SPEC_SUFFIXES, SNAPSHOT_SUFFIX):
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
+    stem = _SUBMITTED.sub(r"\1", stem)
+    if stem.lower() in _GENERIC_STEMS and len(parts) > 1 and parts[-2] != "submitted":
+        stem = parts[-2]
     slug = _SLUG.sub("-", stem.lower()).strip("-")[:limit].strip("-")
     return slug or "run"
 

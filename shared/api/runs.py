@@ -13,7 +13,6 @@ import binascii
 import json
 import logging
 from datetime import UTC, datetime
-from importlib import import_module
 from typing import Any
 
 from shared.api.context import ApiContext
@@ -184,7 +183,8 @@ def _job_status(
 
 
 def _live_progress(clients: StorageClients, step: StepRef) -> StepProgress | None:
-    read_progress = import_module("shared.runtime.records").read_progress
+    from shared.runtime.records import read_progress
+
     progress: StepProgress | None = read_progress(clients, step)
     return progress
 

@@ -106,9 +106,9 @@ def _through_storage(settings: Settings, spec: Path, overrides: dict[str, str]) 
 def _through_api(settings: Settings, spec: Path, overrides: dict[str, str]) -> dict[str, Any]:
     archive = zip_spec_folder(spec.parent)
     with FanoutClient.connect(str(settings.api_url), settings.api_key) as client:
-        return client.submit(
-            spec.read_text(encoding="utf-8"), source=spec.name, overrides=overrides, snapshot=archive
-        )
+        source = f"{spec.parent.name}/{spec.name}" if spec.parent.name else spec.name  # names the run
+        text = spec.read_text(encoding="utf-8")
+        return client.submit(text, source=source, overrides=overrides, snapshot=archive)
 
 
 def zip_spec_folder(folder: Path) -> bytes:
