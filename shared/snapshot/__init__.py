@@ -5,13 +5,14 @@ each stored once by its SHA-256, plus a manifest; the snapshot id (``sha256-<hex
 relative paths, file modes and bytes. Agents get the code back with :func:`materialize_snapshot`.
 
 Modules: ``scan`` (ignore file, walk, limits), ``models`` (ids, manifest), ``hashing`` (local hash
-cache), ``store`` (upload, resolve, materialise), ``archive`` (zip safety and ingestion), ``drops``
-(zips dropped into the ``snapshots`` container).
+cache), ``store`` (upload, resolve), ``materialize`` (the code on a node), ``archive`` (zip safety and
+ingestion), ``drops`` (zips dropped into the ``snapshots`` container).
 """
 
 from shared.snapshot.archive import MAX_COMPRESSION_RATIO, ingest_snapshot_archive
 from shared.snapshot.drops import ingest_snapshot_blob, is_snapshot_drop
 from shared.snapshot.hashing import HashCache, sha256_file
+from shared.snapshot.materialize import materialize_snapshot
 from shared.snapshot.models import (
     SnapshotAlias,
     SnapshotFile,
@@ -26,7 +27,6 @@ from shared.snapshot.store import (
     SNAPSHOT_URI_PREFIX,
     build_snapshot,
     load_manifest,
-    materialize_snapshot,
     pin_code_snapshots,
     resolve_snapshot_ref,
     snapshot_exists,
