@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import azure.durable_functions as df  # type: ignore[import-untyped]
+import azure.durable_functions as df
 
 from shared.orchestration import names
 

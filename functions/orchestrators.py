@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import azure.durable_functions as df  # type: ignore[import-untyped]
+import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TaskState
 
 from shared.orchestration import names
