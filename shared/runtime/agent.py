@@ -118,6 +118,7 @@ class Agent:
         self.monitor = ResourceMonitor(node.logs_root, node.node_id, self.parallel.resource_monitor_interval)
         self.pending: deque[Task] = deque()
         self.held: dict[str, Any] = {}
+        self.decided: set[int] = set()  # mini-batches with a final outcome on this node (stored or queued)
         self.init_failures = 0
         self.stopping = False
         self.finished = False
@@ -283,7 +284,9 @@ class Agent:
         for worker in sorted(self._live(), key=lambda w: len(w.assigned)):
             while worker.ready and not worker.stopping and len(worker.assigned) < DEPTH and self.pending:
                 task = self.pending.popleft()
-                if task.abandoned:
+                if task.index in self.decided:
+                    task.held.unsettled.discard(task.index)
+                if task.abandoned or task.index in self.decided:
                     continue
                 task.attempt = task.attempts_before + 1
                 order = TaskOrder(index=task.index, attempt=task.attempt, mini_batch=task.descriptor)
@@ -407,8 +410,15 @@ class Agent:
             self.pending.append(task)
 
     def _record(self, task: Task, process: str, outcome: TryResult) -> None:
+        if task.index in self.decided:  # a duplicate delivery: the first outcome stands
+            task.abandoned = True
+            task.held.unsettled.discard(task.index)
+            self.nodelog.main("mini-batch %d was delivered twice; the second result is dropped", task.index)
+            return
         where = Where(node_id=self.node.node_id, agent_id=self.node.agent_id, process=process)
         record = build_record(task, outcome, where)
+        if record.final:
+            self.decided.add(task.index)
         self.recorder.add(Outcome(record=record, etag=task.etag, token=task))
         if self._pending_since is None:
             self._pending_since = time.monotonic()
@@ -417,6 +427,7 @@ class Agent:
             self._metrics.run_duration.record(outcome.event.run_seconds, self._attributes)
 
     def _flush_if_due(self) -> None:
+        self._delete_settled_messages()
         if not len(self.recorder):
             return
         idle = not any(w.assigned for w in self._live()) and not self.pending
@@ -437,14 +448,17 @@ class Agent:
         self._pending_since = None
         for item in written:
             self._settled(item)
-        for message_id, held in list(self.held.items()):
-            if not held.unsettled:
-                self.queue.delete(held)
-                del self.held[message_id]
+        self._delete_settled_messages()
         if self._event_failed or (
             self._event_settled and (self._due("event", EVENT_INTERVAL) or not (self.pending or self.held))
         ):
             self._post_event()
+
+    def _delete_settled_messages(self) -> None:
+        for message_id, held in list(self.held.items()):
+            if not held.unsettled:
+                self.queue.delete(held)
+                del self.held[message_id]
 
     def _settled(self, item: Written) -> None:
         task: Task = item.outcome.token
@@ -515,7 +529,7 @@ class Agent:
         agents_lost = held.dequeue_count > self.max_tries + AGENT_LOSS_ALLOWANCE
         for index in work.indexes:
             record, etag = existing.get(index, (None, None))
-            if record is not None and record.final:
+            if (record is not None and record.final) or index in self.decided:
                 continue
             task = Task(
                 index=index,

@@ -35,7 +35,7 @@ from shared.plan import (
 )
 from shared.runs import save_plan, save_step_definition
 from shared.runtime import phases
-from shared.runtime.agent import Agent, run_node
+from shared.runtime.agent import Agent
 from shared.runtime.records import update_step_document
 from shared.settings import get_settings
 from shared.storage import Container, StorageClients, output_path
@@ -55,9 +55,15 @@ class Step:
     output: BlobData | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def run_agent(self, node_id: int = 0, workers: int | None = 2) -> int:
+    def run_agent(self, node_id: int = 0, workers: int | None = 2, timeout: float = 120.0) -> int:
         """Run one agent in this process (its workers are real processes) until it exits."""
-        return run_node(self.clients, self.ref, node_id, workers=workers, settings=get_settings())
+        agent, thread = self.run_agent_in_thread(node_id, workers)
+        thread.join(timeout)
+        if thread.is_alive():
+            agent.request_stop("the test timed out")
+            thread.join(30)
+            raise AssertionError(f"the agent did not finish within {timeout}s")
+        return agent.exit_code
 
     def agent(self, node_id: int = 0, workers: int | None = 2) -> Agent:
         from shared.runtime.node import prepare_node
