@@ -60,7 +60,8 @@ def test_rows_are_written_once_in_mini_batch_order_after_forced_retries(
     assert step.output_bytes().decode() == expected
     records = {r.index: r for r in read_records(storage, step.ref)}
     assert records[3].block_id == ""  # a mini-batch with zero rows stages nothing
-    assert records[3].status.value == "partial" and records[3].items_failed == 1
+    assert records[3].status.value == "partial"
+    assert records[3].items_failed == 1
     assert all(records[i].attempts == 2 for i in (1, 5, 7))
     # §9.10: k results for n items: succeeded = min(k, n); more results than items are capped.
     progress = read_progress(storage, step.ref)
@@ -107,7 +108,8 @@ def test_dataframe_results_in_each_row_format(
     )
     assert step.run_agent(workers=2) == 0
     _finalize(step)
-    assert step.output is not None and step.output.path.endswith("/out.csv")
+    assert step.output is not None
+    assert step.output.path.endswith("/out.csv")
     assert step.output_bytes().decode() == expected
 
 
@@ -139,7 +141,9 @@ def test_no_succeeded_item_fails_the_step_with_azure_mls_message(
     step = make_step(storage, tmp_path, script, files=2, append_row=DataType.URI_FILE)
     assert step.run_agent(workers=1) == 0
     progress = read_progress(storage, step.ref)
-    assert progress.done and progress.items_succeeded == 0 and progress.failed_mini_batches == 2
+    assert progress.done
+    assert progress.items_succeeded == 0
+    assert progress.failed_mini_batches == 2
     result = _finalize(step)
     assert result.status is StepStatus.FAILED
     assert result.reason == NO_RESULT_MESSAGE
@@ -156,7 +160,8 @@ def test_without_append_row_to_no_file_is_written_but_results_still_count(
     progress = read_progress(storage, step.ref)
     assert (progress.items_succeeded, progress.items_failed, progress.failed_mini_batches) == (2, 2, 2)
     result = _finalize(step)
-    assert result.status is StepStatus.COMPLETED and result.outputs == {}
+    assert result.status is StepStatus.COMPLETED
+    assert result.outputs == {}
     names = [
         b.name for b in storage.container(Container.RUNS).list_blobs(name_starts_with=f"{step.ref.run_id}/")
     ]

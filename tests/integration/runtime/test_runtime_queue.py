@@ -44,7 +44,8 @@ def test_a_duplicated_message_never_double_counts_or_duplicates_rows(
         _queue(storage, step).send_message(duplicate.model_dump_json())
     assert step.run_agent(workers=2) == 0
     progress = read_progress(storage, step.ref)
-    assert progress.settled_mini_batches == 4 and progress.succeeded_mini_batches == 4
+    assert progress.settled_mini_batches == 4
+    assert progress.succeeded_mini_batches == 4
     assert progress.items_succeeded == 4
     phases.finalize_step(storage, StepFinalize(step=step.ref, status=StepStatus.COMPLETED))
     assert step.output_bytes() == b"item 0\nitem 1\nitem 2\nitem 3\n"
@@ -86,9 +87,11 @@ def test_a_killed_agents_mini_batches_come_back_and_finish_once(
     survivor = step.spawn_agent(node_id=1, workers=2)
     assert survivor.wait(timeout=120) == 0, survivor.stderr.read() if survivor.stderr else ""
     progress = read_progress(storage, step.ref)
-    assert progress.succeeded_mini_batches == 6 and progress.failed_mini_batches == 0
+    assert progress.succeeded_mini_batches == 6
+    assert progress.failed_mini_batches == 0
     records = read_records(storage, step.ref)
-    assert {r.node_id for r in records} <= {0, 1} and any(r.node_id == 1 for r in records)
+    assert {r.node_id for r in records} <= {0, 1}
+    assert any(r.node_id == 1 for r in records)
     phases.finalize_step(storage, StepFinalize(step=step.ref, status=StepStatus.COMPLETED))
     assert step.output_bytes().decode() == "".join(f"item {i}\n" for i in range(6))
 
@@ -114,14 +117,16 @@ def test_two_agents_share_the_work_and_long_runs_keep_their_lease(
     agents = [step.run_agent_in_thread(node_id=n, workers=1) for n in (0, 1)]
     for agent, thread in agents:
         thread.join(timeout=120)
-        assert not thread.is_alive() and agent.exit_code == 0
+        assert not thread.is_alive()
+        assert agent.exit_code == 0
     records = read_records(storage, step.ref)
     assert [r.attempts for r in records] == [1] * 8
     assert {r.node_id for r in records} == {0, 1}
     for node in (0, 1):
         assert "already settled by another agent" not in step.log(f"sys/node/{node}/_main.txt")
     progress = read_progress(storage, step.ref)
-    assert progress.attempts == 8 and progress.agents_alive == 0
+    assert progress.attempts == 8
+    assert progress.agents_alive == 0
 
 
 def test_a_stop_request_stops_the_agents_within_seconds(storage: StorageClients, tmp_path: Path) -> None:
@@ -137,7 +142,8 @@ def test_a_stop_request_stops_the_agents_within_seconds(storage: StorageClients,
     began = time.monotonic()
     phases.stop_step(storage, executor, step.ref, reason="error threshold exceeded")  # type: ignore[arg-type]
     thread.join(timeout=30)
-    assert not thread.is_alive() and time.monotonic() - began < 10
+    assert not thread.is_alive()
+    assert time.monotonic() - began < 10
     assert executor.stopped == (step.ref.run_id, step.ref.job)
     assert "stop requested: error threshold exceeded" in agent.exit_reason
     assert read_progress(storage, step.ref).settled_mini_batches < 20
