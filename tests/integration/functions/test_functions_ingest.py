@@ -114,3 +114,16 @@ def test_no_user_code_runs_in_the_function_app(
     assert run_index.find_run(app_storage, run_id_for_blob(name, etag)) is not None
     assert not marker.exists()
     assert module not in sys.modules
+
+
+def test_the_uploaders_trace_context_in_metadata_becomes_the_runs(
+    invoke: Invoker, app_storage: StorageClients
+) -> None:
+    trace_id = uuid.uuid4().hex
+    traceparent = f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"
+    name = f"traced-{uuid.uuid4().hex[:8]}.yml"
+    blob = app_storage.container(Container.SPECS).get_blob_client(name)
+    etag = str(blob.upload_blob(SELF_CONTAINED.encode(), metadata={"traceparent": traceparent})["etag"])
+    invoke("ingest_spec", blob=func.blob.InputStream(data=SELF_CONTAINED.encode(), name=f"specs/{name}"))
+    plan = load_plan(app_storage, run_id_for_blob(name, etag))
+    assert plan.trace["traceparent"].split("-")[1] == trace_id
