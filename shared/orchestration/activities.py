@@ -14,6 +14,7 @@ idempotent, because an activity may run twice.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,6 +40,7 @@ from shared.orchestration.models import (
 from shared.plan import JobType
 from shared.runs import load_plan, save_step_result
 from shared.storage import Container, StorageClients, logs_path, run_path
+from shared.telemetry import start_span
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +159,7 @@ def cancel_steps(deps: ActivityDependencies, payload: Any) -> None:
 
 # --- registry -----------------------------------------------------------------------------------------
 
-ACTIVITIES: Mapping[str, ActivityBody] = {
+_BODIES: Mapping[str, ActivityBody] = {
     names.SET_RUN_STATUS: set_run_status,
     names.PREPARE_STEP: prepare_step,
     names.PLAN_STEP: plan_step,
@@ -187,6 +189,59 @@ def _bind(body: ActivityBody, dependencies: Callable[[], ActivityDependencies]) 
     return run
 
 
+def traced(name: str, body: ActivityBody) -> ActivityBody:
+    """``body`` running in a span of its run's trace: one trace per run, whatever the engine; what the
+    body sends on (work messages carry the current context) continues it too."""
+
+    def run(deps: ActivityDependencies, payload: Any) -> Any:
+        run_id = _run_id_of(payload)
+        if run_id is None:
+            return body(deps, payload)
+        attributes = {"fanout.run_id": run_id, "fanout.activity": name}
+        with start_span(
+            f"fanout.activity.{name}", carrier=_run_trace(deps.clients, run_id), attributes=attributes
+        ):
+            return body(deps, payload)
+
+    return run
+
+
+_trace_lock = threading.Lock()
+_traces: dict[str, dict[str, str]] = {}
+_TRACE_CACHE_SIZE = 256
+
+
+def _run_trace(clients: StorageClients, run_id: str) -> dict[str, str]:
+    """The run's trace context (``RunPlan.trace``), cached: a plan never changes."""
+    with _trace_lock:
+        cached = _traces.get(run_id)
+    if cached is not None:
+        return cached
+    try:
+        trace = dict(load_plan(clients, run_id).trace)
+    except FanoutError:
+        return {}
+    with _trace_lock:
+        if len(_traces) >= _TRACE_CACHE_SIZE:
+            _traces.pop(next(iter(_traces)))
+        _traces[run_id] = trace
+    return trace
+
+
+def _run_id_of(payload: Any) -> str | None:
+    """The run an activity input belongs to (every input names it somewhere)."""
+    if not isinstance(payload, dict):
+        return None
+    for candidate in (payload, payload.get("step"), *(payload.get("results") or [{}])[:1]):
+        if isinstance(candidate, dict):
+            if isinstance(candidate.get("run_id"), str):
+                return str(candidate["run_id"])
+            step = candidate.get("step")
+            if isinstance(step, dict) and isinstance(step.get("run_id"), str):
+                return str(step["run_id"])
+    return None
+
+
 def _outcome(work: Callable[[], Any]) -> dict[str, Any]:
     try:
         value = work()
@@ -198,3 +253,7 @@ def _outcome(work: Callable[[], Any]) -> dict[str, Any]:
 def _error(exc: FanoutError) -> dict[str, Any]:
     logger.warning("activity failed: %s", exc.message)
     return Outcome(error=ActivityError(kind=type(exc).__name__, message=exc.message)).model_dump(mode="json")
+
+
+#: Every activity body by name, each in a span of its run's trace.
+ACTIVITIES: Mapping[str, ActivityBody] = {name: traced(name, body) for name, body in _BODIES.items()}

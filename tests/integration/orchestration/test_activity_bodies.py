@@ -197,3 +197,39 @@ def test_start_run_is_idempotent_per_run_id(storage: StorageClients) -> None:
         assert not cancel_run(engine.client, "act-never-started")
     assert fakes.called(names.SET_RUN_STATUS) == 2  # one orchestration: Running, then Completed
     assert get_run(storage, run_id).status is RunStatus.QUEUED  # the fakes did not write the index
+
+
+def test_activities_continue_the_runs_trace(storage: StorageClients) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from shared.orchestration.activities import ACTIVITIES, traced
+    from shared.orchestration.models import RunStatusUpdate
+    from shared.telemetry import inject_trace_context, start_span
+
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    run_id = _run_id()
+    with start_span("fanout.cli.submit") as root:
+        carrier = inject_trace_context()
+    trace_id = format(root.get_span_context().trace_id, "032x")
+    save_plan(storage, RunPlan(run_id=run_id, jobs=[_job("j")], trace=carrier))
+
+    seen: list[dict[str, str]] = []
+    probe = traced("probe", lambda deps, payload: seen.append(inject_trace_context()))
+    probe(_deps(storage), {"step": {"run_id": run_id, "job": "j"}})
+    assert seen[0]["traceparent"].split("-")[1] == trace_id  # e.g. what dispatch puts into work messages
+
+    update = RunStatusUpdate(run_id=run_id, status=RunStatus.RUNNING)
+    ACTIVITIES[names.SET_RUN_STATUS](_deps(storage), update.model_dump(mode="json"))
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    activity = spans["fanout.activity.set_run_status"]
+    assert format(activity.context.trace_id, "032x") == trace_id
+    assert activity.attributes["fanout.run_id"] == run_id
