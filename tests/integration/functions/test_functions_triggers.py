@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
 import zipfile
 
 import azure.functions as func
+import pytest
+from azure.durable_functions import DurableOrchestrationClient
 
+from functions.client import FunctionsDurableClient, run_with_client
+from shared.errors import NotFoundError, OrchestrationError
 from shared.ingest import ingest_spec_blob
 from shared.orchestration import names, run_index
 from shared.orchestration.contracts import RunStatus
@@ -176,3 +181,34 @@ def test_spec_trigger_ignores_what_is_not_a_spec(
     assert len(df_host.calls) == calls  # not even a status query: our own error files are not specs
     assert not container.get_blob_client(name + ".error.json").exists()
     assert ingest_spec_blob(app_storage, df_host.engine, f"specs/{name}").status.value == "ignored"
+
+
+def test_durable_client_adapter_over_the_df_client(
+    loop: asyncio.AbstractEventLoop, df_host: DurableFunctionsHost, engine: DurableTaskClient
+) -> None:
+    instance = _run_id("adapter")
+
+    def body(durable: FunctionsDurableClient) -> list[object]:
+        seen: list[object] = [durable.get_status(instance)]
+        seen.append(durable.schedule(names.RUN_PIPELINE, instance, {"x": 1}))
+        seen.append(durable.schedule(names.RUN_PIPELINE, instance, {"x": 1}))  # exists: not started twice
+        wait_until(lambda: (s := durable.get_status(instance)) is not None and s.custom_status, message="up")
+        durable.terminate(instance, "test")
+        final = durable.wait(instance, timeout=30)
+        seen.append(final.runtime_status.value if final else None)
+        durable.raise_event(instance, names.CANCEL_EVENT)  # finished: dropped, no error
+        with pytest.raises(NotFoundError):
+            durable.raise_event(_run_id("absent"), names.CANCEL_EVENT)
+        return seen
+
+    client = DurableOrchestrationClient(df_host.starter)
+    assert loop.run_until_complete(run_with_client(client, body)) == [None, True, False, "Terminated"]
+
+    def misuse() -> None:
+        FunctionsDurableClient(client, loop).get_status(instance)
+
+    async def on_the_loop() -> None:
+        misuse()
+
+    with pytest.raises(OrchestrationError, match="its own event loop"):
+        loop.run_until_complete(on_the_loop())
