@@ -137,7 +137,7 @@ def scan_folder(root: Path, *, use_ignore_file: bool = True, confine_links: bool
         SnapshotError: ``root`` is not a folder, or a link is dangling or escapes it.
     """
     if not root.is_dir():
-        raise SnapshotError(f"code folder {root} does not exist or is not a folder", path=str(root))
+        raise SnapshotError(f"the folder {root} does not exist or is not a folder", path=str(root))
     rules = load_ignore_rules(root) if use_ignore_file else IgnoreRules()
     walker = _Walker(root.resolve(), rules, confine_links)
     walker.walk(root, "")
