@@ -228,7 +228,6 @@ class Agent:
             entry_script=self.parallel.entry_script,
             argv=node.argv,
             manifest_file=str(node.manifest_file),
-            data_module=node.data_module,
             cache_dir=str(node.node_dir / "cache"),
             working_dir=str(working_dir),
             output_dir=str(node.bi_output_dir),

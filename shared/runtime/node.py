@@ -21,7 +21,6 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from shared.errors import ExecutionError
 from shared.orchestration.contracts import ResolvedInput, StepDefinition, StepRef
@@ -51,7 +50,7 @@ class NodeContext:
     parallel: ParallelSettings
     definition: StepDefinition
     document: StepDocument
-    manifest: Any
+    manifest: inputs.Manifest
     node_id: int
     agent_id: str
     node_dir: Path
@@ -65,11 +64,10 @@ class NodeContext:
     workers: int
     gpus: int
     manifest_file: Path
-    data_module: str
 
     @property
     def total(self) -> int:
-        return len(self.manifest.mini_batches)
+        return self.manifest.count
 
 
 def node_folder(settings: Settings, step: StepRef, node_id: int) -> Path:
@@ -250,7 +248,7 @@ def prepare_node(
     logs_root = node_dir / f"logs-{agent_id}"
     logs_root.mkdir(parents=True, exist_ok=True)
     manifest_file = node_dir / f"manifest-{agent_id}.json"
-    manifest_file.write_text(inputs.manifest_json(manifest))
+    manifest_file.write_text(manifest.model_dump_json())
     code_dir = prepare_code(clients, job, node_dir)
     values = prepare_inputs(clients, job, definition, parallel, node_dir)
     outputs, bi_output_dir = prepare_outputs(job, definition, parallel, node_dir)
@@ -260,7 +258,7 @@ def prepare_node(
         output.local_dir.mkdir(parents=True, exist_ok=True)
     argv = substitute(parallel.program_arguments, values, where=f"program_arguments of job {job.name}")
     gpus = detect_gpus(settings)
-    total = len(manifest.mini_batches)
+    total = manifest.count
     return NodeContext(
         clients=clients,
         step=step,
@@ -285,5 +283,4 @@ def prepare_node(
         workers=worker_count(parallel, workers, gpus),
         gpus=gpus,
         manifest_file=manifest_file,
-        data_module=inputs.data_api().__name__,
     )

@@ -86,7 +86,7 @@ def plan_step(clients: StorageClients, step: StepRef) -> StepPlanned:
     began = time.monotonic()
     manifest = inputs.plan(clients, job, definition)
     inputs.save_manifest(clients, step, manifest)
-    total = len(manifest.mini_batches)
+    total = manifest.count
     _create_queue(clients.queue_client(queue_name))
     workers = parallel.max_concurrency_per_instance or 2
     update_step_document(

@@ -43,7 +43,6 @@ class WorkerConfig(FrozenModel):
     entry_script: str = Field(description="Entry script path relative to code_dir.")
     argv: list[str] = Field(default_factory=list, description="sys.argv[1:] for the entry script.")
     manifest_file: str = Field(description="The node's local copy of the step's manifest (JSON).")
-    data_module: str = Field(description="Module providing Manifest, MiniBatch and materialize().")
     cache_dir: str = Field(description="Where mini-batch data is downloaded (shared by the node's workers).")
     working_dir: str
     output_dir: str = Field(description="AZUREML_BI_OUTPUT_PATH.")

@@ -167,9 +167,7 @@ class Worker:
         from shared.storage import StorageClients
 
         self._clients = StorageClients.from_settings(get_settings())
-        self._reader = BatchReader(
-            self._clients, Path(config.manifest_file), Path(config.cache_dir), config.data_module
-        )
+        self._reader = BatchReader(self._clients, Path(config.manifest_file), Path(config.cache_dir))
         self.channel.send(WorkerEvent(event=EventKind.READY))
         return True
 
