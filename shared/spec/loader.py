@@ -22,7 +22,7 @@ from shared.spec.issues import Issues, Path, Position, Source, Where
 #: Largest spec text accepted (bytes of UTF-8); a pipeline spec is a few kilobytes.
 MAX_TEXT_BYTES = 2 * 1024 * 1024
 #: Most nodes a spec may expand to (aliases included); stops "billion laughs" documents.
-MAX_NODES = 200_000
+MAX_NODES = 20_000
 #: Deepest nesting accepted.
 MAX_DEPTH = 64
 

@@ -94,11 +94,12 @@ class _Freezer:
         issues = self.ctx.issues
         errors_before = len(issues.errors)
         task, task_where, task_base = self.job.layered.get("task")
+        input_data = _input_data(self.job.layered.get("input_data"), self.inputs, self.job, self.ctx)
         if not isinstance(task, TaskSpec):
             example = "task: {type: run_function, code: ..., entry_script: ...}"
             issues.error(self.job.layered.definition, "required key 'task' is missing", example, key=True)
+            self.run_settings({})  # still check the run settings, so every error is reported at once
             return None
-        input_data = _input_data(self.job.layered.get("input_data"), self.inputs, self.job, self.ctx)
         code, environment, script = self.code_and_environment(task, task_where, task_base)
         tokens, flags = self.arguments(task, task_where)
         values: dict[str, Any] = {

@@ -42,6 +42,7 @@ class PipelineInput:
     value: Value
     declared: LiteralType | DataType | None
     mode: InputMode = InputMode.RO_MOUNT
+    spec: InputSpec | None = None
 
 
 def pipeline_inputs(
@@ -121,7 +122,7 @@ def _literal_declaration(
         return None
     if model.default is None:
         if model.optional or overridden:
-            return PipelineInput(Value(None, at), declared)
+            return PipelineInput(Value(None, at), declared, spec=model)
         issues.error(
             at, f"pipeline input '{name}' has no default", f"default: <a {declared.value}>", key=True
         )
@@ -129,7 +130,7 @@ def _literal_declaration(
     plan = literal_input(model.default, declared, at / "default", issues)
     if plan is None or not check_literal_limits(plan, model, at / "default", ctx):
         return None
-    return PipelineInput(Value(plan, at / "default"), declared)
+    return PipelineInput(Value(plan, at / "default"), declared, spec=model)
 
 
 def check_literal_limits(plan: LiteralInput, model: InputSpec, where: Where, ctx: Context) -> bool:
@@ -190,12 +191,15 @@ def _override(name: str, declared: PipelineInput, text: str, ctx: Context) -> Pi
         except CoercionError as exc:
             issues.error(at, f"--set inputs.{name}: {exc.message}", exc.expected)
             return None
-        return PipelineInput(Value(LiteralInput(type=target, value=coerced), at), target)
+        plan = LiteralInput(type=target, value=coerced)
+        if declared.spec is not None and not check_literal_limits(plan, declared.spec, at, ctx):
+            return None
+        return PipelineInput(Value(plan, at), target, spec=declared.spec)
     source = data_location(text, kind, ctx.override_dir, at, issues)
     if source is None:
         return None
-    plan = DataInput(type=kind, mode=declared.mode, source=source)
-    return PipelineInput(Value(plan, at), kind, declared.mode)
+    data = DataInput(type=kind, mode=declared.mode, source=source)
+    return PipelineInput(Value(data, at), kind, declared.mode)
 
 
 @dataclass(frozen=True)

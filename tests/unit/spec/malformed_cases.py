@@ -386,7 +386,7 @@ EXPECTED = {
         1,
         1,
         "",
-        "the spec expands to more than 200000 nodes (aliases?)",
+        "the spec expands to more than 20000 nodes (aliases?)",
         "a smaller spec",
     ),
     "append_row_to_unknown_output": (

@@ -24,7 +24,7 @@ from shared.spec import compile_text
 from .conftest import DEFAULT_FILES, SEED, write_files
 
 FUZZ = settings(
-    max_examples=int(os.environ.get("SPEC_FUZZ_EXAMPLES", "150")),
+    max_examples=int(os.environ.get("SPEC_FUZZ_EXAMPLES", "100")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
