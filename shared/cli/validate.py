@@ -7,6 +7,7 @@ computes, output locations, and the warnings.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import click
@@ -17,7 +18,6 @@ from shared.plan import (
     BlobData,
     DataInput,
     DataType,
-    InputMode,
     InputPlan,
     JobOutputRef,
     JobPlan,
@@ -29,6 +29,7 @@ from shared.plan import (
 from shared.spec import compile_file
 
 PREVIEW_RUN_ID = "<run-id>"
+_READ_TRANSFORM = re.compile(r"^\s*-?\s*read_(delimited|parquet|json_lines|delta_lake)\b", re.MULTILINE)
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -142,19 +143,32 @@ def _job_lines(index: int, job: JobPlan) -> list[str]:
     return lines
 
 
+def split_kind(primary: InputPlan | None) -> str:
+    """``tabular``, ``files``, or ``tabular or files`` for an MLTable that cannot be read here.
+
+    An MLTable is a table when it has a ``read_*`` transformation (``docs/data.md``); only a local one
+    can be looked at before the run.
+    """
+    if not isinstance(primary, DataInput) or primary.type is not DataType.MLTABLE:
+        return "files"
+    if not isinstance(primary.source, LocalData):
+        return "tabular or files"
+    try:
+        text = (Path(primary.source.path) / "MLTable").read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return "tabular or files"
+    return "tabular" if _READ_TRANSFORM.search(text) else "files"
+
+
 def _parallel_lines(job: JobPlan, settings: ParallelSettings) -> list[str]:
-    primary = job.inputs.get(settings.input_data)
-    tabular = (
-        isinstance(primary, DataInput)
-        and primary.type is DataType.MLTABLE
-        and primary.mode is InputMode.DIRECT
-    )
+    kind = split_kind(job.inputs.get(settings.input_data))
     if settings.partition_keys:
         batches = f"one per combination of {', '.join(settings.partition_keys)}"
     elif settings.mini_batch_size is None:
-        batches = "1 MiB (default)" if tabular else "10 files (default)"
+        defaults = {"tabular": "1 MiB (default)", "files": "10 files (default)"}
+        batches = defaults.get(kind, "10 files or 1 MiB (default)")
     else:
-        unit = "bytes" if tabular else "files"
+        unit = {"tabular": "bytes", "files": "files"}.get(kind, "files or bytes")
         batches = f"{settings.mini_batch_size} {unit}"
     workers = settings.max_concurrency_per_instance or "cores (or GPUs)"
     progress = (
@@ -162,7 +176,6 @@ def _parallel_lines(job: JobPlan, settings: ParallelSettings) -> list[str]:
         if settings.progress_update_timeout
         else "3 × (timeout + overhead)"
     )
-    kind = "tabular" if tabular else "files"
     lines = [
         f"       input_data: {settings.input_data} ({kind}); mini-batch: {batches}",
         f"       entry_script: {settings.entry_script}; instances: {settings.instance_count} × {workers} "

@@ -68,3 +68,16 @@ def test_bad_set_syntax_and_missing_files(tmp_path: Path) -> None:
     missing = CliRunner().invoke(cli, ["validate", str(tmp_path / "nope.yml")])
     assert missing.exit_code == 1
     assert f"error: {tmp_path / 'nope.yml'}:1:1: <root>: the file does not exist" in missing.stderr
+
+
+def test_the_summary_tells_tables_from_file_lists(tmp_path: Path) -> None:
+    from shared.cli.validate import split_kind
+    from shared.plan import BlobData, DataInput, DataType, LocalData
+
+    (tmp_path / "MLTable").write_text("paths:\n  - pattern: ./*.png\n")
+    assert split_kind(DataInput(type=DataType.MLTABLE, source=LocalData(path=str(tmp_path)))) == "files"
+    (tmp_path / "MLTable").write_text("paths:\n  - file: ./a.csv\ntransformations:\n  - read_delimited: {}\n")
+    assert split_kind(DataInput(type=DataType.MLTABLE, source=LocalData(path=str(tmp_path)))) == "tabular"
+    remote = DataInput(type=DataType.MLTABLE, source=BlobData(container="data", path="t"))
+    assert split_kind(remote) == "tabular or files"
+    assert split_kind(DataInput(type=DataType.URI_FOLDER, source=LocalData(path=str(tmp_path)))) == "files"
