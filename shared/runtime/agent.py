@@ -554,9 +554,9 @@ class Agent:
             self.queue.delete(held)
 
     def _check_drained(self) -> None:
-        document = read_step_document(self.node.clients, self.step)
-        if document is not None:
-            self.document = document
+        self._poll_stop()
+        if self.stopping:
+            return
         if self.document.dispatched and self.queue.approximate_count() == 0:
             self.nodelog.main("the work queue is drained")
             self.finished = True
