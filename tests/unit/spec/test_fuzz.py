@@ -1,8 +1,9 @@
 """Property-based fuzzing of the loader and compiler: whatever the text, the only exception is SpecError.
 
-Three generators: arbitrary text; YAML documents built from the spec's own vocabulary (keys, types,
-bindings, sizes), so the fuzzing reaches deep into job validation; and line-level mutations of the
-seed pipeline. Run longer with SPEC_FUZZ_EXAMPLES=3000.
+Generators: arbitrary text; YAML documents built from the spec's own vocabulary (keys, types,
+bindings, sizes), alone and as job bodies; line-level mutations of the seed pipeline; and random edits
+of a valid parallel job, which reach the binding and freezing phases. Run longer with
+SPEC_FUZZ_EXAMPLES=3000.
 """
 
 from __future__ import annotations

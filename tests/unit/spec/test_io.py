@@ -239,3 +239,18 @@ def test_compile_text_without_a_base_folder_needs_a_self_contained_spec(write_sp
     assert "must be self-contained" in issues[0].message
     plan = compile_text(text, source="specs/x.yml", base_dir=Path(path.parent), run_id="r1")
     assert plan.source == "specs/x.yml"
+
+
+def test_compile_text_without_a_base_folder_rejects_component_files(write_spec: SpecWriter) -> None:
+    from shared.errors import SpecError
+    from shared.spec import compile_text
+
+    text = "type: pipeline\njobs:\n  a:\n    type: command\n    component: ./comp.yml\n"
+    with pytest.raises(SpecError) as caught:
+        compile_text(text, source="body.json", run_id="r1")
+    (issue,) = caught.value.issues
+    assert (issue.file, issue.line, issue.column, issue.path) == ("body.json", 5, 16, "jobs.a.component")
+    assert issue.message == (
+        "the relative path './comp.yml' cannot be resolved: this spec was submitted as text, so it must be "
+        "self-contained"
+    )
