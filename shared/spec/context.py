@@ -7,6 +7,8 @@ the component (its own file) fills in. :class:`Layered` answers "what is the val
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,9 +98,6 @@ def _keys(model: BaseModel, attrs: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _model_class(annotation: Any) -> Any:
-    import types
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):

@@ -58,15 +58,6 @@ def _text(value: Any) -> str:
     raise fail(f"expected a string, got {describe(value)}", "a string (e.g. 'my-value')")
 
 
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not NAME_RE.match(value):
-        raise fail(
-            f"{describe(value)} is not a valid name",
-            "letters, digits and underscores, not starting with a digit (e.g. 'score_model')",
-        )
-    return value
-
-
 def _boolean(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -187,7 +178,6 @@ def _tag_value(value: Any) -> str:
 
 
 Text = Annotated[str, PlainValidator(_text)]
-Name = Annotated[str, PlainValidator(_name)]
 Bool = Annotated[bool, PlainValidator(_boolean)]
 ScalarText = Annotated[str, PlainValidator(_scalar_text)]
 MiniBatchSize = Annotated[int | str, PlainValidator(_mini_batch_size)]
