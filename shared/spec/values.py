@@ -92,8 +92,12 @@ def coerce_literal(value: Any, target: LiteralType) -> str | int | float | bool:
             except ValueError:
                 pass
         raise CoercionError(f"{describe(value)} is not an integer", expected)
-    if isinstance(value, int | float):
-        return float(value) if isinstance(value, float) else value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CoercionError(f"{value} is not a finite number", expected)
+        return value
     try:
         number = float(str(value).strip())
     except ValueError:

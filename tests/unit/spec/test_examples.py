@@ -252,3 +252,11 @@ def test_sales_script_trains_one_model_per_partition(tmp_path: Path, monkeypatch
     assert list(result.columns) == ["Store", "Brand", "rows", "mae"]
     assert result.iloc[0]["rows"] == 20
     assert (tmp_path / "1002" / "tropicana" / "model.pkl").is_file()
+
+
+@pytest.mark.parametrize("folder", [IRIS, FILES, SALES])
+def test_plans_survive_their_json_round_trip(folder: Path) -> None:
+    from shared.plan import RunPlan
+
+    plan = compile_file(folder / "pipeline.yml", run_id="r1")
+    assert RunPlan.model_validate_json(plan.model_dump_json()) == plan

@@ -84,6 +84,7 @@ def _compile(text: str, base: Path | None) -> None:
         assert issues, "a SpecError carries its issues"
     else:
         assert isinstance(result, RunPlan)
+        assert RunPlan.model_validate_json(result.model_dump_json()) == result
     for issue in issues:
         assert issue.line >= 1
         assert issue.column >= 1

@@ -254,3 +254,14 @@ def test_compile_text_without_a_base_folder_rejects_component_files(write_spec: 
         "the relative path './comp.yml' cannot be resolved: this spec was submitted as text, so it must be "
         "self-contained"
     )
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_non_finite_numbers_are_rejected(write_spec: SpecWriter, value: str) -> None:
+    issue = one_error(
+        write_spec(
+            f"type: pipeline\ninputs:\n  rate: {value}\njobs:\n  a: {{type: command, command: echo}}\n"
+        )
+    )
+    assert (issue.line, issue.column, issue.path) == (3, 9, "inputs.rate")
+    assert issue.message.endswith("is not a finite number")
