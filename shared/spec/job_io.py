@@ -227,6 +227,18 @@ class Resolver:
         broken = Value(None, at, broken=True)
         if value is None or value.broken:
             return broken
+        if value.plan is None and raw is not None:
+            # Bound to an optional input that has no value: the component's default, if any, applies.
+            if declaration.default is not None:
+                return declaration.default
+            if not declaration.optional:
+                self.ctx.issues.error(
+                    at,
+                    f"input '{name}' of the component is required, but {raw} has no value",
+                    "a value for the bound input (a default or --set), or an optional component input",
+                )
+                return broken
+            return value
         conformed = conform(value, declaration.type, name, at, self.ctx.issues)
         if conformed is None:
             return broken

@@ -265,3 +265,40 @@ def test_non_finite_numbers_are_rejected(write_spec: SpecWriter, value: str) -> 
     )
     assert (issue.line, issue.column, issue.path) == (3, 9, "inputs.rate")
     assert issue.message.endswith("is not a finite number")
+
+
+def test_binding_an_optional_input_without_value(write_spec: SpecWriter) -> None:
+    component = """
+        type: command
+        inputs:
+          required: {type: integer}
+          with_default: {type: integer, default: 7}
+          optional: {type: integer, optional: true}
+        command: echo ${{inputs.with_default}} $[[${{inputs.optional}}]] ${{inputs.required}}
+    """
+    spec = """
+        type: pipeline
+        inputs:
+          nothing: {type: integer, optional: true}
+        jobs:
+          a:
+            type: command
+            component: ./comp.yml
+            inputs:
+              required: 1
+              with_default: ${{parent.inputs.nothing}}
+              optional: ${{parent.inputs.nothing}}
+    """
+    job = compile_ok(write_spec(spec, files={"comp.yml": component})).job("a")
+    assert job.command is not None
+    assert job.command.command == "echo 7 1"
+    issue = one_error(
+        write_spec(
+            spec.replace("required: 1", "required: ${{parent.inputs.nothing}}"), files={"comp.yml": component}
+        )
+    )
+    assert (issue.line, issue.path) == (9, "jobs.a.inputs.required")
+    assert (
+        issue.message
+        == "input 'required' of the component is required, but ${{parent.inputs.nothing}} has no value"
+    )
