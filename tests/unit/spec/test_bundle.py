@@ -119,3 +119,16 @@ def test_paths_with_spaces_survive_bundling(tmp_path: Path) -> None:
     )
     plan = compile_text(bundle_file(folder / "p.yml"), source="x", run_id="r")
     assert plan.jobs[0].code == CodeRef(local_path=str(folder / "src"))
+
+
+def test_a_bundle_sent_as_json_gives_the_same_plan(write_spec: SpecWriter) -> None:
+    import json
+
+    from ruamel.yaml import YAML
+
+    path = write_spec(SPEC, files={"comp/score.yml": COMPONENT})
+    as_json = json.dumps(YAML(typ="safe", pure=True).load(bundle_file(path)), indent="\t")
+    plan = compile_text(as_json, source="POST /api/pipelines", run_id="r1")
+    assert plan.model_dump(exclude={"source"}) == compile_file(path, run_id="r1").model_dump(
+        exclude={"source"}
+    )
