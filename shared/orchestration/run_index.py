@@ -15,7 +15,7 @@ from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from shared.errors import NotFoundError
 from shared.models import FrozenModel
@@ -69,13 +69,16 @@ def set_status(clients: StorageClients, run_id: str, status: RunStatus, reason: 
     if current is not None and current.status.is_terminal and not status.is_terminal:
         logger.info("run %s is %s; not setting it to %s", run_id, current.status, status)
         return
+    now = datetime.now(UTC)
     entity: dict[str, Any] = {
         "PartitionKey": PARTITION,
         "RowKey": run_id,
         "run_id": run_id,
         "status": status.value,
-        "updated_at": datetime.now(UTC),
+        "updated_at": now,
     }
+    if current is None:  # a run started without its row (e.g. by an older host): make the row whole
+        entity["created_at"] = now
     if reason or status.is_terminal:
         entity["reason"] = reason
     _table(clients).upsert_entity(entity, mode=UpdateMode.MERGE)
@@ -99,8 +102,12 @@ def get_run(clients: StorageClients, run_id: str) -> RunIndexEntry:
 
 def list_runs(clients: StorageClients, limit: int = 50) -> list[RunIndexEntry]:
     """The newest ``limit`` runs, newest first."""
-    entities = _table(clients).query_entities(f"PartitionKey eq '{PARTITION}'")
-    entries = [_from_entity(entity) for entity in entities]
+    entries = []
+    for entity in _table(clients).query_entities(f"PartitionKey eq '{PARTITION}'"):
+        try:
+            entries.append(_from_entity(entity))
+        except ValidationError as exc:  # one bad row must not hide every run
+            logger.warning("skipping malformed run index row %s: %s", entity.get("RowKey"), exc)
     entries.sort(key=lambda entry: entry.created_at, reverse=True)
     return entries[:limit]
 

@@ -10,7 +10,7 @@ from shared.errors import NotFoundError
 from shared.orchestration import run_index
 from shared.orchestration.contracts import RunStatus
 from shared.plan import RunPlan
-from shared.storage import StorageClients
+from shared.storage import StorageClients, Table
 
 
 def _plan(run_id: str) -> RunPlan:
@@ -52,3 +52,20 @@ def test_list_is_newest_first(storage: StorageClients) -> None:
         run_index.add_run(storage, run_index.entry_for(_plan(run_id), now=base + timedelta(days=offset)))
     listed = [entry.run_id for entry in run_index.list_runs(storage, limit=2)]
     assert listed == ["idx-list-c", "idx-list-b"]
+
+
+def test_a_status_for_a_run_without_a_row_makes_a_whole_row(storage: StorageClients) -> None:
+    run_index.set_status(storage, "idx-rowless", RunStatus.RUNNING)
+    entry = run_index.get_run(storage, "idx-rowless")
+    assert entry.status is RunStatus.RUNNING
+    assert entry.created_at.tzinfo is not None
+
+
+def test_a_malformed_row_does_not_hide_the_others(storage: StorageClients) -> None:
+    table = storage.table.get_table_client(Table.RUNS.value)
+    table.upsert_entity({"PartitionKey": run_index.PARTITION, "RowKey": "idx-broken", "status": "Weird"})
+    run_index.add_run(storage, run_index.entry_for(_plan("idx-fine")))
+    listed = {entry.run_id for entry in run_index.list_runs(storage, limit=1000)}
+    assert "idx-fine" in listed
+    assert "idx-broken" not in listed
+    table.delete_entity(run_index.PARTITION, "idx-broken")
