@@ -57,7 +57,6 @@ class StepLoop(FrozenModel):
     polls: int = Field(default=0, description="Reads of the tallies so far, all generations.")
     generation: int = Field(default=0, description="continue_as_new count.")
     cancel_requested: bool = False
-    last_settled: int = Field(default=0, description="Settled mini-batches at the previous read.")
 
 
 class StepInput(FrozenModel):

@@ -146,7 +146,6 @@ def _wait(ctx: DurableContext, step_input: StepInput, loop: StepLoop, cancel: Du
                 "polls": loop.polls + 1,
                 "wait_seconds": min(loop.wait_seconds * poll.factor, poll.max_seconds),
                 "cancel_requested": cancel_requested,
-                "last_settled": progress.settled_mini_batches,
             }
         )
         _publish(ctx, step_input, StepPhase.RUNNING, progress=progress, loop=loop, reason=decision.warning)
