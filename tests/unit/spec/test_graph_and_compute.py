@@ -84,3 +84,13 @@ def test_batch_mode_requires_a_pool_for_each_compute(
         "gpu-cluster",
         "local",
     ]
+
+
+def test_a_long_cycle_does_not_exhaust_recursion() -> None:
+    jobs = [f"j{i}" for i in range(5000)]
+    depends = {f"j{i}": {f"j{(i + 1) % 5000}"} for i in range(5000)}
+    cycle = find_cycle(jobs, depends)
+    assert cycle[0] == cycle[-1] == "j0"
+    assert len(cycle) == 5001
+    order, _ = topological_order(jobs[:-1], {k: v for k, v in depends.items() if k != "j4998"})
+    assert order[0] == "j4998"
