@@ -25,6 +25,8 @@ from shared.spec.schema import InputSpec, OutputSpec
 from shared.spec.validation import validate
 from shared.spec.values import Value, conform, literal_input, parse_enum, parse_input_mode, parse_type
 
+#: Longest chain of ``${{parent.jobs.<job>.inputs.<x>}}`` bindings followed.
+MAX_INPUT_CHAIN = 32
 _PARENT_FORMS = "${{parent.inputs.<x>}} or ${{parent.jobs.<job>.outputs.<o>}}"
 
 
@@ -396,6 +398,10 @@ class Resolver:
                 return None
             if expr.job == job.name or expr.job in self._resolving:
                 issues.error(at, f"{expr} refers back to an input being resolved", "a binding without a loop")
+                return None
+            if len(self._resolving) >= MAX_INPUT_CHAIN:
+                message = f"{expr} ends a chain of more than {MAX_INPUT_CHAIN} job-input bindings"
+                issues.error(at, message, "bind to the pipeline input or job output directly")
                 return None
             values = self.job_inputs(other)
             if expr.name not in values:

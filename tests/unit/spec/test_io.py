@@ -302,3 +302,20 @@ def test_binding_an_optional_input_without_value(write_spec: SpecWriter) -> None
         issue.message
         == "input 'required' of the component is required, but ${{parent.inputs.nothing}} has no value"
     )
+
+
+def test_job_input_bindings_are_followed_but_not_forever(write_spec: SpecWriter) -> None:
+    def chain(length: int) -> str:
+        jobs = "".join(
+            f"  j{i}:\n    type: command\n    inputs: {{x: '${{{{parent.jobs.j{i + 1}.inputs.x}}}}'}}\n"
+            f"    command: echo ${{{{inputs.x}}}}\n"
+            for i in range(length)
+        )
+        last = f"  j{length}:\n    type: command\n    inputs: {{x: 5}}\n    command: echo\n"
+        return f"type: pipeline\njobs:\n{jobs}{last}"
+
+    plan = compile_ok(write_spec(chain(10)))
+    assert plan.job("j0").command is not None
+    assert plan.job("j0").command.command == "echo 5"  # type: ignore[union-attr]
+    issue = one_error(write_spec(chain(40)))
+    assert issue.message == "${{parent.jobs.j32.inputs.x}} ends a chain of more than 32 job-input bindings"
