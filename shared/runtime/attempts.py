@@ -3,9 +3,12 @@
 A try ends in one of four ways (:class:`~shared.runtime.records.RecordStatus`):
 
 - ``succeeded``: run() returned at least one result per item — final;
-- ``partial``: run() returned fewer results than items — final, a failed mini-batch (Azure ML counts
-  it as failed), *not retried*: a deterministic script would return the same again, and the results it
-  did return are kept (written to ``append_row_to``);
+- ``partial``: run() returned fewer results than items — final and *not retried* (a deterministic
+  script would return the same again); the missing items count as failed items (``error_threshold``)
+  but the mini-batch itself completed: it does not count against ``mini_batch_error_threshold``. This
+  is what Azure ML's runtime does (the official many-models sample returns one row per partition with
+  ``mini_batch_error_threshold: 5`` and succeeds), although one docs table says otherwise. The
+  results it did return are kept (written to ``append_row_to``);
 - ``retrying``: the try raised, returned something that is not a list/tuple/DataFrame, timed out,
   crashed its worker or could not load its data, and another try is allowed;
 - ``failed``: the same, on the last allowed try — final.

@@ -150,10 +150,10 @@ class Recorder:
             counts["items_succeeded"] += record.items_succeeded
             counts["items_failed"] += record.items_failed
             counts["rows"] += record.rows
-            if record.status is RecordStatus.SUCCEEDED:
-                counts["succeeded_mini_batches"] += 1
-            else:
+            if record.status is RecordStatus.FAILED:
                 counts["failed_mini_batches"] += 1
+            else:  # succeeded, or partial: the mini-batch completed (its missing items are failed items)
+                counts["succeeded_mini_batches"] += 1
         return shard.model_copy(update={**counts, "last_progress_at": now, "heartbeat_at": now})
 
 

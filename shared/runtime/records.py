@@ -71,7 +71,7 @@ class RecordStatus(StrEnum):
     """Status of a mini-batch record. Only ``retrying`` is not final."""
 
     SUCCEEDED = "succeeded"  # run() returned at least one result per input item
-    PARTIAL = "partial"  # run() returned fewer results than items: a failed mini-batch, not retried
+    PARTIAL = "partial"  # run() returned fewer results than items: items failed, the mini-batch completed
     FAILED = "failed"  # every try raised, timed out or crashed its worker
     RETRYING = "retrying"  # a try failed and another one is allowed
 
@@ -100,7 +100,8 @@ class MiniBatchRecord(FrozenModel):
 
     @property
     def counts_as_failed(self) -> bool:
-        return self.final and self.status in (RecordStatus.PARTIAL, RecordStatus.FAILED)
+        """A failed mini-batch (tries exhausted); a partial result is a completed mini-batch."""
+        return self.final and self.status is RecordStatus.FAILED
 
 
 def record_to_entity(key: str, record: MiniBatchRecord) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from shared.orchestration.contracts import StepResult, StepStatus
 from shared.plan import ParallelSettings
-from shared.runtime.records import MiniBatchRecord
+from shared.runtime.records import MiniBatchRecord, RecordStatus
 
 #: Failed mini-batches listed in job_error.txt (the CSV report has every attempt).
 MAX_ERRORS_LISTED = 100
@@ -51,9 +51,10 @@ def job_result(result: StepResult, parallel: ParallelSettings) -> str:
 
 
 def job_error(records: Sequence[MiniBatchRecord]) -> str:
-    """The failed mini-batches (final failures and partial results), with their last error."""
+    """Failed mini-batches with their last error, then mini-batches that returned too few results."""
     failed = [r for r in records if r.counts_as_failed]
-    if not failed:
+    short = [r for r in records if r.final and r.status is RecordStatus.PARTIAL]
+    if not failed and not short:
         return "No mini-batch failed.\n"
     lines = [f"{len(failed)} mini-batches failed."]
     for record in failed[:MAX_ERRORS_LISTED]:
@@ -68,6 +69,14 @@ def job_error(records: Sequence[MiniBatchRecord]) -> str:
         lines.append(
             f"... and {len(failed) - MAX_ERRORS_LISTED} more (see sys/job_report/processed_mini-batches.csv)"
         )
+    if short:
+        lines.append(
+            f"{len(short)} mini-batches returned fewer results than items (their missing items count as "
+            "failed items):"
+        )
+        lines += [
+            f"mini-batch {r.index}: {r.rows} results for {r.items} items" for r in short[:MAX_ERRORS_LISTED]
+        ]
     lines.append("Full tracebacks: logs/user/error/<node>/<process>.txt")
     return "\n".join(lines) + "\n"
 

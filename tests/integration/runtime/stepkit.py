@@ -134,6 +134,7 @@ def make_step(
     dispatch: bool = True,
     blocks_per_blob: int | None = None,
     extra_inputs: dict[str, dict[str, bytes]] | None = None,
+    input_type: DataType = DataType.URI_FOLDER,
     **settings: Any,
 ) -> Step:
     """Upload tiny input files, save a one-job RunPlan + StepDefinition, plan (and dispatch) the step."""
@@ -148,8 +149,9 @@ def make_step(
     prefix = f"inputs/{run_id}/folder"
     for name, payload in contents.items():
         data.upload_blob(f"{prefix}/{name}", payload, overwrite=True)
+    mode = InputMode.DIRECT if input_type is DataType.MLTABLE else InputMode.RO_MOUNT
     inputs: dict[str, Any] = {
-        "data": DataInput(type=DataType.URI_FOLDER, source=BlobData(container="data", path=prefix))
+        "data": DataInput(type=input_type, mode=mode, source=BlobData(container="data", path=prefix))
     }
     resolved: dict[str, Any] = {"data": ResolvedInput(location=BlobData(container="data", path=prefix))}
     for name, blobs in (extra_inputs or {}).items():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from shared.orchestration.contracts import StepFinalize, StepStatus
 from shared.plan import RetrySettings
 from shared.policy import Decision, Verdict, evaluate
@@ -99,7 +101,10 @@ def _events_of(storage: StorageClients, step: Step) -> list[CompletionEvent]:
     queue = storage.events_queue()
     found = []
     for message in queue.receive_messages(messages_per_page=32, visibility_timeout=1):
-        event = CompletionEvent.model_validate_json(message.content)
+        try:
+            event = CompletionEvent.model_validate_json(message.content)
+        except ValidationError:
+            continue  # other messages share the queue (e.g. command-job notices)
         if event.run_id == step.ref.run_id:
             found.append(event)
             queue.delete_message(message)
