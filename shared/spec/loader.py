@@ -102,19 +102,30 @@ class _Converter:
             if isinstance(node, dict):
                 return self._mapping(node, path, depth, inner)
             return self._sequence(node, path, depth, inner)
-        return _scalar(node)
+        value = _scalar(node)
+        if isinstance(value, str) and not _encodable(value):
+            # e.g. a lone surrogate from a JSON "\ud800" escape: no plan could store it.
+            self.issues.error(
+                Where(self.source, path), "the text contains an invalid character", "UTF-8 text"
+            )
+            return ""
+        return value
 
     def _mapping(self, node: dict[Any, Any], path: Path, depth: int, ancestors: tuple[int, ...]) -> Any:
         result: dict[str, Any] = {}
         for key, value in node.items():
             key_pos, value_pos = _positions(node, key)
-            if not isinstance(key, str) or isinstance(key, bool):
-                text = str(_scalar(key)) if not isinstance(key, dict | list | tuple) else "<complex key>"
+            if not isinstance(key, str) or not _encodable(key):
+                if isinstance(key, str):
+                    text, problem = key.encode("utf-8", "replace").decode(), "contains an invalid character"
+                else:
+                    text = str(_scalar(key)) if not isinstance(key, dict | list | tuple) else "<complex key>"
+                    problem = "is not a string"
                 where = Where(self.source, path)
                 if key_pos is not None:
                     self.source.keys[(*path, text)] = key_pos
                     where = Where(self.source, (*path, text))
-                self.issues.error(where, f"the key {text!r} is not a string", "string keys", key=True)
+                self.issues.error(where, f"the key {text!r} {problem}", "string keys of UTF-8 text", key=True)
                 continue
             child = (*path, key)
             if key_pos is not None:
@@ -154,6 +165,14 @@ def _positions(node: dict[Any, Any], key: Any) -> tuple[Position | None, Positio
     except (KeyError, IndexError, TypeError, AttributeError):
         value_pos = key_pos
     return key_pos, value_pos
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _scalar(value: Any) -> Any:

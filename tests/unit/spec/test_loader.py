@@ -51,3 +51,15 @@ def test_format_path_quotes_odd_keys() -> None:
     assert format_path(("partition_keys", 1)) == "partition_keys[1]"
     assert format_path(("tags", "a b")) == 'tags["a b"]'
     assert Where(load_text("a: 1", "s", Issues())[1], ("a",)).text == "a"
+
+
+def test_lone_surrogates_from_json_escapes_are_refused() -> None:
+    issues = Issues()
+    data, _ = load_text('{"type": "pipeline", "tags": {"a": "\\ud800x", "\\udc00": 1}}', "body.json", issues)
+    assert data == {"type": "pipeline", "tags": {"a": ""}}
+    assert [(i.path, i.message) for i in issues.errors] == [
+        ("tags.a", "the text contains an invalid character"),
+        ('tags["?"]', "the key '?' contains an invalid character"),
+    ]
+    for issue in issues.errors:
+        str(issue).encode("utf-8")
