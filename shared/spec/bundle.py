@@ -51,22 +51,23 @@ class PathUse:
 Rewrite = Callable[[PathUse], str]
 
 
-def bundle_file(path: Path, rewrite: Rewrite | None = None) -> str:
+def bundle_file(path: Path, rewrite: Rewrite | None = None, *, confine_to: Path | None = None) -> str:
     """The self-contained YAML text of the pipeline at ``path``.
 
     Args:
         path: the pipeline file.
         rewrite: called once per local path use; returns what to write instead. Default: the absolute
             path.
+        confine_to: the folder every local path must stay inside (see :func:`compile_file`).
 
     Raises:
         SpecError: the spec is invalid.
     """
     path = Path(path)
-    compile_file(path, run_id="bundle")
+    compile_file(path, run_id="bundle", confine_to=confine_to)
     yaml = _yaml()
     root = yaml.load(path.read_text(encoding="utf-8"))
-    _Bundler(yaml, rewrite).pipeline(root, path.parent.absolute())
+    _Bundler(yaml, rewrite, expand_user=confine_to is None).pipeline(root, path.parent.absolute())
     out = io.StringIO()
     yaml.dump(root, out)
     return out.getvalue()
@@ -83,6 +84,7 @@ def _yaml() -> YAML:
 class _Bundler:
     yaml: YAML
     rewrite: Rewrite | None
+    expand_user: bool = True
 
     def use(
         self,
@@ -93,7 +95,7 @@ class _Bundler:
         where: tuple[Any, ...],
     ) -> str:
         local = Path(text[len("file://") :] if text.startswith("file://") else text.removeprefix("file:"))
-        absolute = Path(_normpath(base / local.expanduser()))
+        absolute = Path(_normpath(base / (local.expanduser() if self.expand_user else local)))
         if self.rewrite is None:
             return str(absolute)
         return self.rewrite(PathUse(kind=kind, path=absolute, type=dtype, where=format_path(where)))

@@ -40,7 +40,13 @@ logger = logging.getLogger(__name__)
 _NO_OVERRIDES: Mapping[str, str] = {}
 
 
-def compile_file(path: Path, *, run_id: str, overrides: Mapping[str, str] = _NO_OVERRIDES) -> RunPlan:
+def compile_file(
+    path: Path,
+    *,
+    run_id: str,
+    overrides: Mapping[str, str] = _NO_OVERRIDES,
+    confine_to: Path | None = None,
+) -> RunPlan:
     """Validate the pipeline file at ``path`` and freeze it into a run plan.
 
     Args:
@@ -48,6 +54,9 @@ def compile_file(path: Path, *, run_id: str, overrides: Mapping[str, str] = _NO_
         run_id: the run the plan is for (default output locations and ``${{name}}`` use it).
         overrides: ``--set`` pairs, ``{"inputs.x": "value"}`` (or ``{"x": "value"}``); relative paths
             in them are relative to the current directory.
+        confine_to: when the spec came from someone else (an uploaded archive unpacked on a server),
+            the folder every local path must stay inside — absolute paths, ``..`` and symlinks that
+            lead out are errors.
 
     Raises:
         SpecError: with every located issue, when the spec has at least one error.
@@ -66,7 +75,9 @@ def compile_file(path: Path, *, run_id: str, overrides: Mapping[str, str] = _NO_
         raise SpecError([_issue(name, "this is a folder, not a pipeline file")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError([_issue(name, f"the file cannot be read: {exc}")]) from None
-    ctx = Context(issues, run_id, path.parent.absolute(), Path.cwd(), get_settings().default_datastore)
+    ctx = Context(
+        issues, run_id, path.parent.absolute(), Path.cwd(), get_settings().default_datastore, confine_to
+    )
     return _compile(text, name, ctx, overrides)
 
 
@@ -77,6 +88,7 @@ def compile_text(
     base_dir: Path | None = None,
     run_id: str,
     overrides: Mapping[str, str] = _NO_OVERRIDES,
+    confine_to: Path | None = None,
 ) -> RunPlan:
     """Validate a spec given as YAML or JSON text (a blob, an HTTP body) and freeze it.
 
@@ -87,13 +99,14 @@ def compile_text(
             self-contained (bundled): relative paths and ``component: ./x.yml`` are errors.
         run_id: the run the plan is for.
         overrides: ``--set`` pairs; relative paths in them are relative to ``base_dir``.
+        confine_to: the folder every local path must stay inside (see :func:`compile_file`).
 
     Raises:
         SpecError: with every located issue.
     """
     issues = Issues()
     base = base_dir.absolute() if base_dir is not None else None
-    ctx = Context(issues, run_id, base, base, get_settings().default_datastore)
+    ctx = Context(issues, run_id, base, base, get_settings().default_datastore, confine_to)
     return _compile(text, source, ctx, overrides)
 
 

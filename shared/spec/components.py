@@ -146,7 +146,7 @@ def _load_component(
 
 def _read_component_file(ref: str, where: Where, ctx: Context) -> tuple[Any, Where, Path] | None:
     issues = ctx.issues
-    path = local_path(ref, ctx.base_dir, where, issues)
+    path = local_path(ref, ctx.base_dir, where, issues, confine=ctx.confine)
     if path is None:
         return None
     key = str(path)

@@ -28,6 +28,7 @@ class Context:
         base_dir: folder of the pipeline file; None for self-contained text.
         override_dir: folder that relative ``--set`` paths are relative to (None: they are errors).
         default_datastore: what ``${{default_datastore}}`` expands to.
+        confine: when set, every local path must lie inside this folder.
     """
 
     issues: Issues
@@ -35,6 +36,7 @@ class Context:
     base_dir: Path | None
     override_dir: Path | None
     default_datastore: str
+    confine: Path | None = None
     loaded_components: dict[str, Any] = field(default_factory=dict)
 
 

@@ -23,7 +23,7 @@ from shared.spec.validation import validate
 
 
 def code_ref(text: str, base_dir: Path | None, where: Where, ctx: Context) -> CodeRef | None:
-    found = code_location(text, base_dir, where, ctx.issues)
+    found = code_location(text, base_dir, where, ctx.issues, confine=ctx.confine)
     if found is None:
         return None
     kind, value = found
@@ -86,7 +86,7 @@ def _conda(value: Any, base_dir: Path | None, where: Where, ctx: Context) -> dic
         data: Any = value
         at = where
     elif isinstance(value, str):
-        path = local_path(value, base_dir, where, issues)
+        path = local_path(value, base_dir, where, issues, confine=ctx.confine)
         if path is None:
             return None
         if not path.is_file():

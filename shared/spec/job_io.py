@@ -296,7 +296,9 @@ class Resolver:
             default = Value(plan, at / "default")
         elif isinstance(kind, DataType) and (spec.path or spec.default) is not None:
             key = "path" if spec.path is not None else "default"
-            source = data_location(str(getattr(spec, key)), kind, base_dir, at / key, issues)
+            source = data_location(
+                str(getattr(spec, key)), kind, base_dir, at / key, issues, confine=self.ctx.confine
+            )
             if source is None:
                 return None
             default = Value(DataInput(type=kind, mode=mode or InputMode.RO_MOUNT, source=source), at / key)
@@ -376,7 +378,7 @@ class Resolver:
                 return Value(bound_plan.model_copy(update=update), bound.where)
             return bound
         data_kind = kind if isinstance(kind, DataType) else DataType.URI_FOLDER
-        source = data_location(spec.path, data_kind, base_dir, at / "path", issues)
+        source = data_location(spec.path, data_kind, base_dir, at / "path", issues, confine=self.ctx.confine)
         if source is None:
             return None
         return Value(DataInput(type=data_kind, mode=mode or InputMode.RO_MOUNT, source=source), at / "path")

@@ -63,13 +63,19 @@ def is_local_path(text: str) -> bool:
     )
 
 
-def local_path(text: str, base_dir: Path | None, where: Where, issues: Issues) -> Path | None:
-    """The absolute local path ``text`` names, relative to ``base_dir`` (the YAML file's folder)."""
+def local_path(
+    text: str, base_dir: Path | None, where: Where, issues: Issues, *, confine: Path | None = None
+) -> Path | None:
+    """The absolute local path ``text`` names, relative to ``base_dir`` (the YAML file's folder).
+
+    With ``confine``, the path (symlinks resolved) must lie inside that folder: a spec that arrived
+    from elsewhere (an uploaded archive) must not name files of the machine compiling it.
+    """
     raw = text[len("file://") :] if text.startswith("file://") else text
     raw = raw[len("file:") :] if raw.startswith("file:") else raw
-    path = Path(raw).expanduser()
+    path = Path(raw) if confine is not None else Path(raw).expanduser()
     if path.is_absolute():
-        return Path(_normalise(path))
+        return _confined(Path(_normalise(path)), text, where, issues, confine)
     if base_dir is None:
         issues.error(
             where,
@@ -78,7 +84,14 @@ def local_path(text: str, base_dir: Path | None, where: Where, issues: Issues) -
             "a bundled spec (fanout submit bundles it), absolute paths, or URIs",
         )
         return None
-    return Path(_normalise(base_dir / path))
+    return _confined(Path(_normalise(base_dir / path)), text, where, issues, confine)
+
+
+def _confined(path: Path, text: str, where: Where, issues: Issues, confine: Path | None) -> Path | None:
+    if confine is None or path.resolve().is_relative_to(confine.resolve()):
+        return path
+    issues.error(where, f"the path {text!r} leads outside the submitted folder", "a path inside the folder")
+    return None
 
 
 def _normalise(path: Path) -> str:
@@ -93,6 +106,8 @@ def data_location(
     base_dir: Path | None,
     where: Where,
     issues: Issues,
+    *,
+    confine: Path | None = None,
 ) -> DataLocation | None:
     """The location of a data input's ``path`` (checked: local paths must exist with the right kind)."""
     text = text.strip()
@@ -110,7 +125,7 @@ def data_location(
     if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text) and not text.startswith("file://"):
         url = blob_url(text, where, issues)
         return UrlData(url=url) if url is not None else None
-    path = local_path(text, base_dir, where, issues)
+    path = local_path(text, base_dir, where, issues, confine=confine)
     if path is None:
         return None
     if not path.exists():
@@ -174,7 +189,9 @@ def blob_url(text: str, where: Where, issues: Issues) -> str | None:
     return None
 
 
-def code_location(text: str, base_dir: Path | None, where: Where, issues: Issues) -> tuple[str, str] | None:
+def code_location(
+    text: str, base_dir: Path | None, where: Where, issues: Issues, *, confine: Path | None = None
+) -> tuple[str, str] | None:
     """``("local", <abs path>)`` or ``("snapshot", <id>)`` for a ``code:`` value (None + error)."""
     text = text.strip()
     if text.startswith("azureml://"):
@@ -194,7 +211,7 @@ def code_location(text: str, base_dir: Path | None, where: Where, issues: Issues
     if not is_local_path(text):
         issues.error(where, f"code must be a local folder, got {text!r}", "a local folder such as ./src")
         return None
-    path = local_path(text, base_dir, where, issues)
+    path = local_path(text, base_dir, where, issues, confine=confine)
     if path is None:
         return None
     if not path.is_dir():

@@ -172,7 +172,7 @@ def _data_declaration(
     if EXPRESSION_RE.search(model.path):
         issues.error(at / "path", "a pipeline input cannot be a binding", "a path or URI")
         return None
-    source = data_location(model.path, declared, ctx.base_dir, at / "path", issues)
+    source = data_location(model.path, declared, ctx.base_dir, at / "path", issues, confine=ctx.confine)
     if source is None:
         return None
     return PipelineInput(
@@ -195,7 +195,7 @@ def _override(name: str, declared: PipelineInput, text: str, ctx: Context) -> Pi
         if declared.spec is not None and not check_literal_limits(plan, declared.spec, at, ctx):
             return None
         return PipelineInput(Value(plan, at), target, spec=declared.spec)
-    source = data_location(text, kind, ctx.override_dir, at, issues)
+    source = data_location(text, kind, ctx.override_dir, at, issues, confine=ctx.confine)
     if source is None:
         return None
     data = DataInput(type=kind, mode=declared.mode, source=source)
