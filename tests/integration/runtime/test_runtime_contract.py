@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from shared.plan import DataType
+import pytest
+
+from shared.plan import DataType, RetrySettings
 from shared.runtime import phases
 from shared.runtime.records import read_records
+from shared.settings import get_settings
 from shared.storage import StorageClients
 from tests.integration.runtime.stepkit import make_step
 
@@ -156,3 +159,44 @@ def _finalize(step):  # type: ignore[no-untyped-def]
     from shared.orchestration.contracts import StepFinalize, StepStatus
 
     return StepFinalize(step=step.ref, status=StepStatus.COMPLETED)
+
+
+GPU_SCRIPT = """
+import os, time
+from pathlib import Path
+
+OUT = Path(os.environ["GPU_DIR"])
+
+def init():
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"{os.getpid()}.txt").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "none"))
+
+def run(mini_batch):
+    if Path(mini_batch[0]).read_text().strip() == "item 0" and not (OUT / "hung").exists():
+        (OUT / "hung").write_text(os.environ.get("CUDA_VISIBLE_DEVICES", "none"))
+        time.sleep(600)
+    return mini_batch
+"""
+
+
+def test_each_worker_gets_one_gpu_and_a_replacement_takes_the_freed_one(
+    storage: StorageClients, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FANOUT_GPU_COUNT", "2")
+    get_settings.cache_clear()
+    gpu_dir = tmp_path / "gpus"
+    step = make_step(
+        storage,
+        tmp_path,
+        GPU_SCRIPT,
+        files=4,
+        environment_variables={"GPU_DIR": str(gpu_dir)},
+        retry=RetrySettings(max_retries=1, timeout=2),
+    )
+    assert step.run_agent(workers=3) == 0  # three workers, two GPUs
+    seen = sorted(p.read_text() for p in gpu_dir.glob("*.txt"))
+    hung_on = (gpu_dir / "hung").read_text()
+    # Workers 0 and 1 get GPUs 0 and 1, worker 2 none (Azure ML's rule); the worker killed for its
+    # timeout is replaced by one that takes over the same GPU.
+    assert sorted(seen) == sorted(["0", "1", "none", hung_on])
+    assert "CUDA_VISIBLE_DEVICES" in step.log("sys/node/0/_main.txt")
