@@ -371,6 +371,12 @@ class Resolver:
                 if bound is None:
                     return None
             bound_plan = bound.plan
+            if isinstance(bound_plan, LiteralInput):
+                message = (
+                    f"the path of a data input must be data, but {expr} is the literal {bound_plan.value!r}"
+                )
+                issues.error(at / "path", message, _PARENT_FORMS + " of data")
+                return None
             if isinstance(bound_plan, DataInput):
                 update: dict[str, Any] = {"mode": mode} if mode is not None else {}
                 if kind is not None:

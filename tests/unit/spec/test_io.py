@@ -319,3 +319,23 @@ def test_job_input_bindings_are_followed_but_not_forever(write_spec: SpecWriter)
     assert plan.job("j0").command.command == "echo 5"  # type: ignore[union-attr]
     issue = one_error(write_spec(chain(40)))
     assert issue.message == "${{parent.jobs.j32.inputs.x}} ends a chain of more than 32 job-input bindings"
+
+
+def test_a_data_mapping_cannot_take_a_literal_path(write_spec: SpecWriter) -> None:
+    path = write_spec(
+        """
+        type: pipeline
+        inputs:
+          n: 3
+        jobs:
+          a:
+            type: command
+            inputs:
+              data:
+                path: ${{parent.inputs.n}}
+            command: echo ${{inputs.data}}
+        """
+    )
+    issue = one_error(path)
+    assert (issue.line, issue.column, issue.path) == (9, 15, "jobs.a.inputs.data.path")
+    assert issue.message == "the path of a data input must be data, but ${{parent.inputs.n}} is the literal 3"
