@@ -8,9 +8,8 @@ which is what a manifest stores and what a worker re-opens to read its mini-batc
 MLTable ``paths`` may also be ``azureml://datastores/<store>/paths/<p>`` (long and short forms),
 ``wasbs://``/``abfss://`` URIs or https URLs; :func:`parse_uri` maps each to a root and a path.
 
-Listing uses the service's flat listing with a names-and-sizes parse (:func:`list_files`): the SDK's
-``list_blobs`` builds a full ``BlobProperties`` object per blob, which costs ~3x more CPU than the
-request itself at 100,000 blobs.
+Listing (:func:`list_files`) streams the service's flat listing and keeps only names, sizes and times
+(``shared.data.listing``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -27,6 +25,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 from pydantic import Field
 
+from shared.data.listing import iter_blobs
 from shared.errors import DataError
 from shared.models import FrozenModel
 from shared.plan import BlobData, UrlData
@@ -211,7 +210,7 @@ def list_files(clients: StorageClients, root: BlobRoot, under: str = "") -> list
     files: list[BlobFile] = []
     empty: set[str] = set()
     try:
-        for name, size, modified in _list_flat(container, listing_prefix):
+        for name, size, modified in iter_blobs(container, listing_prefix):
             if name.endswith("/"):
                 continue
             if size == 0:
@@ -244,44 +243,3 @@ def blob_properties(clients: StorageClients, root: BlobRoot, relative: str) -> B
     except HttpResponseError as exc:
         raise DataError(f"cannot read {root.describe()}/{relative}: {exc.message or exc}") from exc
     return BlobFile(path=relative, size=int(props.size), modified=int(props.last_modified.timestamp()))
-
-
-def _list_flat(container: ContainerClient, prefix: str) -> Iterator[tuple[str, int, int]]:
-    """``(name, size, modified)`` of every blob starting with ``prefix``.
-
-    Uses the generated client with a raw-XML deserializer (what the SDK's own ``list_blob_names``
-    does) so each entry costs a few element lookups instead of a ``BlobProperties`` object; falls
-    back to ``list_blobs`` if the SDK's internals ever change shape.
-    """
-    try:
-        from azure.storage.blob._list_blobs_helper import IgnoreListBlobsDeserializer
-        from azure.storage.blob._shared.response_handlers import return_raw_deserialized
-
-        generated = container._build_generated_client()  # type: ignore[attr-defined]
-        generated.container._deserialize = IgnoreListBlobsDeserializer()
-    except (ImportError, AttributeError):  # pragma: no cover - depends on the SDK version
-        for blob in container.list_blobs(name_starts_with=prefix or None):
-            yield blob.name, int(blob.size), int(blob.last_modified.timestamp())
-        return
-    marker: str | None = None
-    stamps: dict[str, int] = {}
-    while True:
-        _, page = generated.container.list_blob_flat_segment(
-            prefix=prefix or None, marker=marker, maxresults=5000, cls=return_raw_deserialized
-        )
-        blobs = page.find("Blobs")
-        for blob in blobs if blobs is not None else ():
-            props = blob.find("Properties")
-            size = int(props.findtext("Content-Length") or 0) if props is not None else 0
-            stamp = (props.findtext("Last-Modified") if props is not None else None) or ""
-            modified = stamps.get(stamp)
-            if modified is None:
-                modified = stamps[stamp] = int(parsedate_to_datetime(stamp).timestamp()) if stamp else 0
-            name_element = blob.find("Name")
-            name = (name_element.text or "") if name_element is not None else ""
-            if name_element is not None and name_element.get("Encoded") == "true":
-                name = unquote(name)
-            yield name, size, modified
-        marker = page.findtext("NextMarker") or None
-        if not marker:
-            return

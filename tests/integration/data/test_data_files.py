@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from data_fixtures import DataFolder, JobFactory
 
-from shared.data import load_manifest, materialize, plan_mini_batches, save_manifest
+from shared.data import listing, load_manifest, materialize, plan_mini_batches, save_manifest
+from shared.data.locations import BlobRoot, list_files
 from shared.errors import DataError
-from shared.plan import DataType
+from shared.plan import BlobData, DataType
 from shared.storage import Container
 
 
@@ -172,3 +173,20 @@ def test_names_with_spaces_and_unicode(folder: DataFolder, parallel_job: JobFact
     assert manifest.mini_batches[0].files == ["my file ü €.txt"]
     result = materialize(folder.clients, manifest, manifest.mini_batches[0], tmp_path)
     assert Path(result.data[0]).read_text() == "ok"  # type: ignore[index]
+
+
+def test_listing_follows_pages(
+    folder: DataFolder, parallel_job: JobFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(listing, "PAGE_SIZE", 3)
+    for i in range(10):
+        folder.put(f"p/{i}.txt", "x" * i)
+    found = list_files(folder.clients, BlobRoot(container=Container.DATA.value, prefix=f"{folder.prefix}/p"))
+    assert [(f.path, f.size) for f in found] == [(f"{i}.txt", i) for i in range(10)]
+    assert all(f.modified > 1_600_000_000 for f in found)
+
+
+def test_a_missing_container_is_a_clear_error(folder: DataFolder, parallel_job: JobFactory) -> None:
+    job, definition = parallel_job(BlobData(container="no-such-container", path="x"), DataType.URI_FOLDER)
+    with pytest.raises(DataError, match=r"cannot list no-such-container/x: the container does not exist"):
+        plan_mini_batches(folder.clients, job, definition)
