@@ -37,6 +37,7 @@ from shared.runs import load_step_definition, load_step_result, save_plan
 from shared.runtime.logs import read_text
 from shared.storage import StorageClients
 from tests.integration.orchestration.conftest import NoExecutor, parallel_job, pipeline
+from tests.integration.orchestration.events_queue import take_events
 from tests.unit.orchestration.fakes import FakeActivities
 
 
@@ -182,6 +183,7 @@ def test_cancel_steps_marks_the_run_and_notifies_each_job(storage: StorageClient
     assert {n.kind.value for n in notices} == {"cancel"}
     poll = activities.read_progress(_deps(storage), StepRef(run_id=run_id, job="a").model_dump(mode="json"))
     assert poll["cancel_requested"] is True
+    take_events(storage, run_id)  # leave the shared events queue as it was
 
 
 def test_start_run_is_idempotent_per_run_id(storage: StorageClients) -> None:

@@ -37,6 +37,7 @@ from shared.runtime.logs import read_text
 from shared.runtime.records import read_progress, request_stop
 from shared.storage import Container, StorageClients, job_path, output_path
 from tests.helpers import wait_until
+from tests.integration.orchestration.events_queue import take_events
 
 
 def _setup(
@@ -109,10 +110,8 @@ def test_a_successful_command_uploads_outputs_and_logs_and_reports_its_exit_code
     outcome = CommandOutcome.model_validate_json(_blob(storage, "runs", command_outcome_path(step)))
     assert (outcome.exit_code, outcome.reason) == (0, "The command exited with code 0.")
     assert read_progress(storage, step).command_exit_code == 0
-    notices = [
-        m.content for m in storage.events_queue().peek_messages(max_messages=32) if step.run_id in m.content
-    ]
-    assert notices
+    notices = take_events(storage, step.run_id)
+    assert len(notices) == 1
     assert '"kind":"step_settled"' in notices[0]
 
 
@@ -126,6 +125,7 @@ def test_a_failing_command_keeps_outputs_folder_but_not_named_outputs(
     assert not storage.blob.get_container_client("data").get_blob_client(f"{step.run_id}/result.txt").exists()
     assert "oops" in read_text(storage, step, "user_logs/std_log.txt")
     assert read_progress(storage, step).command_exit_code == 3
+    take_events(storage, step.run_id)
 
 
 def test_limits_timeout_kills_the_command(storage: StorageClients, tmp_path: Path) -> None:
@@ -136,6 +136,7 @@ def test_limits_timeout_kills_the_command(storage: StorageClients, tmp_path: Pat
     )
     assert "exceeded limits.timeout (1 seconds)" in outcome.reason
     assert (outcome.finished_at - outcome.started_at).total_seconds() < 30
+    take_events(storage, definition.step.run_id)
 
 
 def test_a_stop_request_stops_the_command(storage: StorageClients, tmp_path: Path) -> None:
@@ -151,6 +152,7 @@ def test_a_stop_request_stops_the_command(storage: StorageClients, tmp_path: Pat
         _blob(storage, "runs", command_outcome_path(definition.step))
     )
     assert outcome.reason == "The command was stopped: the run was canceled."
+    take_events(storage, definition.step.run_id)
 
 
 def _started(storage: StorageClients, step: StepRef) -> bool:
