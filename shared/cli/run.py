@@ -98,9 +98,13 @@ def run_pipeline_file(
 ) -> PipelineResult:
     """Steps 1–4 of the module docstring; the run's result (its status decides the exit code)."""
     from shared.azurite import storage_connection
+    from shared.spec import compile_file
 
     console = console or Console()
     settings = settings or get_settings()
+    compile_file(
+        spec, run_id="validation", overrides=overrides or {}
+    )  # a bad spec fails before anything starts
     with storage_connection(settings) as connection:
         if connection and not settings.storage_connection_string:
             settings = settings.model_copy(update={"storage_connection_string": connection})
