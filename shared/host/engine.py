@@ -24,7 +24,7 @@ import grpc
 from durabletask.client import TaskHubGrpcClient
 from durabletask.internal import orchestrator_service_pb2_grpc as stubs
 from durabletask.testing import InMemoryOrchestrationBackend
-from durabletask.worker import TaskHubGrpcWorker
+from durabletask.worker import ConcurrencyOptions, TaskHubGrpcWorker
 
 from shared.compute.base import Executor
 from shared.host.events import EventsPump
@@ -38,6 +38,8 @@ from shared.storage import StorageClients
 
 logger = logging.getLogger(__name__)
 
+#: Threads running activities and orchestrator episodes in the local engine.
+ACTIVITY_THREADS = 32
 ORCHESTRATORS: Mapping[str, Orchestrator] = {names.RUN_PIPELINE: run_pipeline, names.RUN_STEP: run_step}
 #: durabletask's own loggers are chatty at INFO (every work item); they speak at WARNING and above.
 _QUIET_LOGGER = logging.getLogger("fanout.durabletask")
@@ -95,7 +97,10 @@ def local_engine(
     _QUIET_LOGGER.setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
     backend = LoopbackBackend(max_history_size=max_history_size)
     address = backend.start()
-    worker = TaskHubGrpcWorker(host_address=address, logger=_QUIET_LOGGER)
+    # Activities mostly wait on storage and processes (stopping agents takes seconds): more threads than
+    # durabletask's default (cores + 4) keep a wide pipeline's steps from queueing behind each other.
+    concurrency = ConcurrencyOptions(maximum_thread_pool_workers=ACTIVITY_THREADS)
+    worker = TaskHubGrpcWorker(host_address=address, logger=_QUIET_LOGGER, concurrency_options=concurrency)
     register(worker, ORCHESTRATORS, bound_activities(overrides=activity_overrides))
     dependencies.install(dependencies.ActivityDependencies(clients=clients, executor=executor))
     client = DurableTaskClient(TaskHubGrpcClient(host_address=address, logger=_QUIET_LOGGER))
