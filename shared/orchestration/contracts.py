@@ -69,6 +69,9 @@ class StepPrepared(FrozenModel):
     fingerprint: str = Field(description="Reuse key of this job (code, inputs' identities, settings).")
     reused_from: str | None = Field(default=None, description="Run id whose outputs are reused, if any.")
     outputs: dict[str, BlobData] = Field(default_factory=dict, description="Reused outputs, when reused.")
+    registered_assets: list[str] = Field(
+        default_factory=list, description="'name:version' of the reused outputs' assets, when reused."
+    )
 
 
 class StepPlanned(FrozenModel):

@@ -160,4 +160,5 @@ def reused_result(prepared: StepPrepared) -> StepResult:
         outputs=prepared.outputs,
         reused_from=prepared.reused_from,
         logs=logs_path(step.run_id, step.job),
+        registered_assets=prepared.registered_assets,
     )

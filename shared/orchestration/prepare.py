@@ -50,9 +50,10 @@ def prepare_step(clients: StorageClients, start: StepStart) -> StepPrepared:
     prepared = StepPrepared(
         step=step, fingerprint=fingerprint, reused_from=hit.run_id, outputs=dict(hit.outputs)
     )
+    registered = registry.register_outputs(clients, plan, job, reused_result(prepared), definition=definition)
+    prepared = prepared.model_copy(update={"registered_assets": registered})
     result = reused_result(prepared)
-    registered = registry.register_outputs(clients, plan, job, result, definition=definition)
-    save_step_result(clients, result.model_copy(update={"registered_assets": registered}))
+    save_step_result(clients, result)
     write_job_result(clients, result)
     logger.info("%s/%s reuses run %s", step.run_id, step.job, hit.run_id)
     return prepared
