@@ -117,15 +117,16 @@ class _Converter:
             key_pos, value_pos = _positions(node, key)
             if not isinstance(key, str) or not _encodable(key):
                 if isinstance(key, str):
-                    text, problem = key.encode("utf-8", "replace").decode(), "contains an invalid character"
+                    text = key.encode("utf-8", "replace").decode()
+                    problem, expected = "contains an invalid character", "UTF-8 text"
                 else:
                     text = str(_scalar(key)) if not isinstance(key, dict | list | tuple) else "<complex key>"
-                    problem = "is not a string"
+                    problem, expected = "is not a string", "string keys"
                 where = Where(self.source, path)
                 if key_pos is not None:
                     self.source.keys[(*path, text)] = key_pos
                     where = Where(self.source, (*path, text))
-                self.issues.error(where, f"the key {text!r} {problem}", "string keys of UTF-8 text", key=True)
+                self.issues.error(where, f"the key {text!r} {problem}", expected, key=True)
                 continue
             child = (*path, key)
             if key_pos is not None:
