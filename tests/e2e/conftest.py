@@ -38,7 +38,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def tiny_pipeline(root: Path) -> Path:
+def tiny_pipeline(root: Path, asset: str = "tiny-doubled") -> Path:
     """A command job doubling numbers (5 files) and a parallel job echoing them, 2 files per mini-batch."""
     for index in range(1, 6):
         write(root / "data" / f"n{index}.txt", f"{index}\n")
@@ -55,7 +55,7 @@ def tiny_pipeline(root: Path) -> Path:
         for path in sorted(pathlib.Path(args.numbers).glob("*.txt")):
             (out / path.name).write_text(str(2 * int(path.read_text())))
         print("prepared", len(list(out.iterdir())), "files")
-        """,
+        """.replace("ASSET_NAME", asset),
     )
     write(
         root / "src" / "score.py",
@@ -67,7 +67,7 @@ def tiny_pipeline(root: Path) -> Path:
 
         def run(mini_batch):
             return [f"{Path(p).name} {Path(p).read_text().strip()}" for p in mini_batch]
-        """,
+        """.replace("ASSET_NAME", asset),
     )
     return write(
         root / "pipeline.yml",
@@ -91,6 +91,7 @@ def tiny_pipeline(root: Path) -> Path:
             outputs:
               doubled:
                 type: uri_folder
+                name: ASSET_NAME
           score:
             type: parallel
             inputs:
@@ -111,5 +112,5 @@ def tiny_pipeline(root: Path) -> Path:
               entry_script: score.py
               environment: azureml:tiny-env:1
               append_row_to: ${{outputs.results}}
-        """,
+        """.replace("ASSET_NAME", asset),
     )

@@ -21,11 +21,13 @@ def _agents_started(run_id: str) -> bool:
 
 
 def test_reuse_then_a_one_byte_change_then_force_rerun(tmp_path: Path, fast_polls: StorageClients) -> None:
-    spec = tiny_pipeline(tmp_path / "tiny")
+    asset = f"doubled-{tmp_path.name[-8:]}".lower().replace("_", "-")
+    spec = tiny_pipeline(tmp_path / "tiny", asset=asset)
     first, _ = run_file(spec)
     assert first.status is RunStatus.COMPLETED, first.reason
     assert _statuses(first) == {"prepare": StepStatus.COMPLETED, "score": StepStatus.COMPLETED}
     assert _agents_started(first.run_id)
+    assert first.jobs["prepare"].registered_assets == [f"{asset}:1"]
 
     second, printed = run_file(spec)
     assert _statuses(second) == {"prepare": StepStatus.REUSED, "score": StepStatus.REUSED}
@@ -33,6 +35,7 @@ def test_reuse_then_a_one_byte_change_then_force_rerun(tmp_path: Path, fast_poll
     assert not _agents_started(second.run_id)
     assert second.jobs["score"].outputs == first.jobs["score"].outputs
     assert f"(outputs of run {first.run_id})" in printed
+    assert second.jobs["prepare"].registered_assets == [f"{asset}:1"]  # the same data: no new version
 
     (tmp_path / "tiny" / "data" / "n3.txt").write_text("7\n")  # one byte changed behind the same path
     third, _ = run_file(spec)
@@ -40,6 +43,7 @@ def test_reuse_then_a_one_byte_change_then_force_rerun(tmp_path: Path, fast_poll
     results = fast_polls.blob.get_container_client(third.jobs["score"].outputs["results"].container)
     text = results.download_blob(third.jobs["score"].outputs["results"].path).readall().decode()
     assert "n3.txt 14" in text.splitlines()
+    assert third.jobs["prepare"].registered_assets == [f"{asset}:2"]
 
     fourth, _ = run_file(spec, force_rerun=True)
     assert _statuses(fourth) == {"prepare": StepStatus.COMPLETED, "score": StepStatus.COMPLETED}
