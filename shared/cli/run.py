@@ -152,7 +152,8 @@ def _drive(clients: StorageClients, plan: RunPlan, settings: Settings, console: 
     from shared.compute import get_executor
     from shared.host.engine import local_engine
 
-    with local_engine(clients, get_executor(settings, clients)) as engine:
+    executor = get_executor(settings, clients)
+    with local_engine(clients, executor) as engine:
         client = engine.client
         start_run(clients, client, plan, orchestration_input=pipeline_input(plan, settings))
         status: InstanceStatus | None = None
@@ -162,7 +163,12 @@ def _drive(clients: StorageClients, plan: RunPlan, settings: Settings, console: 
             except KeyboardInterrupt:
                 console.print("[yellow]canceling the run (agents are stopped, logs are kept)...[/yellow]")
                 cancel_run(client, plan.run_id)
-                status = _wait(client, plan.run_id, progress)
+                try:
+                    status = _wait(client, plan.run_id, progress)
+                except KeyboardInterrupt:  # a second Ctrl-C: no waiting, but no agent left behind
+                    for job in plan.jobs:
+                        executor.stop(plan.run_id, job.name)
+                    raise
         if status.runtime_status.value != "Completed":
             raise FanoutError(
                 f"the run's orchestration ended {status.runtime_status.value}: {status.failure}"
