@@ -9,10 +9,11 @@ adapters' docstrings); the orchestrator code never sees an engine type.
 
 Rules the orchestrators follow so that both engines replay them the same way:
 
-1. Every task created is yielded (alone, or inside ``when_all``/``when_any``) before the next one is
-   created — Durable Functions 1.x only schedules a task when it is yielded. Nothing is cancelled:
-   a timer that lost a race simply fires later and is ignored, and an event wait is kept and
-   re-used until its event arrives (a second waiter for the same name would compete for it).
+1. A task takes effect when it is yielded (alone, or inside ``when_all``/``when_any``): Durable
+   Functions 1.x schedules it only then (durabletask at creation), and an event wait only completes,
+   on Durable Functions, once yielded. Nothing is cancelled: a timer that lost a race simply fires
+   later and is ignored, and an event wait is kept and re-used until its event arrives (a second
+   waiter for the same name would compete for it).
 2. Failures of activities and sub-orchestrations arrive as :class:`TaskFailed` whichever engine runs
    the code: the adapters wrap the generator with :func:`normalize_failures`.
 3. No I/O, clock, randomness or settings reads: time is ``ctx.current_utc_datetime``; everything else
