@@ -27,9 +27,11 @@ from shared.orchestration.contracts import (
     StepRef,
     StepStart,
 )
+from shared.orchestration.decisions import CANCELED_REASON
 from shared.orchestration.dependencies import ActivityDependencies, current
 from shared.orchestration.events import NoticeKind, OrchestrationNotice, send_notice
 from shared.orchestration.models import (
+    CANCELED_KIND,
     ActivityError,
     CancelSteps,
     Outcome,
@@ -86,7 +88,12 @@ def dispatch_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
 
 
 def start_agents(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    """Start the step's agents — unless the run was canceled meanwhile (then an outcome of kind
+    ``Canceled``: on either engine a cancel that arrived before this point starts no agent)."""
     task = AgentTask.model_validate(payload)
+    if cancel_requested(deps.clients, task.run_id):
+        canceled = ActivityError(kind=CANCELED_KIND, message=CANCELED_REASON)
+        return Outcome(error=canceled).model_dump(mode="json")
 
     def start() -> None:
         deps.executor.start(task)

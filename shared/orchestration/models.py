@@ -73,6 +73,10 @@ class StepInput(FrozenModel):
         return StepRef(run_id=self.run_id, job=self.job.name)
 
 
+#: ``ActivityError.kind`` of an activity that did nothing because the run was canceled.
+CANCELED_KIND = "Canceled"
+
+
 class ActivityError(FrozenModel):
     """A failure an activity reports as data (the step fails with it; nothing is retried)."""
 

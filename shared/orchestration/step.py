@@ -5,7 +5,9 @@ Algorithm (deterministic; mini-batch bookkeeping lives in storage, never in this
 1. ``prepare_step``: resolve inputs (upstream outputs, data assets), fingerprint, reuse check, write
    ``step.json``. Reused → the step ends ``Reused`` with the earlier run's outputs (no agent starts).
 2. Parallel jobs only: ``plan_step`` (mini-batches into a manifest) and ``dispatch_step`` (work queue).
-3. ``start_agents`` on the executor (``instance_count`` agents; one for a command job).
+3. ``start_agents`` on the executor (``instance_count`` agents; one for a command job) — none when
+   the run was canceled meanwhile (the activity checks the run's cancel marker): the step ends
+   ``Canceled``.
 4. Loop: wait for a durable timer, the "step settled" event or the "cancel" event; ``read_progress``;
    decide with :func:`.decisions.decide` (thresholds and timeouts via ``shared.policy.evaluate``,
    at ``ctx.current_utc_datetime``); publish a :class:`StepView` as custom status. The wait grows
@@ -40,6 +42,7 @@ from shared.orchestration.contracts import (
 )
 from shared.orchestration.decisions import CANCELED_REASON, StepDecision, decide
 from shared.orchestration.models import (
+    CANCELED_KIND,
     Outcome,
     StepInput,
     StepLoop,
@@ -59,7 +62,7 @@ def run_step(ctx: DurableContext, raw_input: Any) -> OrchestratorGenerator:
     cancel = ctx.wait_for_external_event(names.CANCEL_EVENT)
     loop = step_input.loop
     if loop is None:
-        started = yield from _start(ctx, step_input, cancel)
+        started = yield from _start(ctx, step_input)
         if isinstance(started, StepResult):
             return started.model_dump(mode="json")
         loop = started
@@ -71,7 +74,7 @@ def run_step(ctx: DurableContext, raw_input: Any) -> OrchestratorGenerator:
     return result.model_dump(mode="json")
 
 
-def _start(ctx: DurableContext, step_input: StepInput, cancel: DurableTask) -> Any:
+def _start(ctx: DurableContext, step_input: StepInput) -> Any:
     """Phases 1–3. Returns the loop state, or the StepResult when the step ended before agents."""
     step, job, retry = step_input.step, step_input.job, step_input.retry
     _publish(ctx, step_input, StepPhase.PREPARING)
@@ -87,8 +90,6 @@ def _start(ctx: DurableContext, step_input: StepInput, cancel: DurableTask) -> A
         _log(ctx, "%s/%s: reused outputs of run %s", step.run_id, step.job, prepared.reused_from)
         _publish(ctx, step_input, StepPhase.DONE, status=result.status, reason=result.reason)
         return result
-    if ctx.is_complete(cancel):
-        return (yield from _finish(ctx, step_input, _canceled(), None, agents_started=False))
 
     planned: StepPlanned | None = None
     if job.type is JobType.PARALLEL:
@@ -109,6 +110,8 @@ def _start(ctx: DurableContext, step_input: StepInput, cancel: DurableTask) -> A
         workers_per_agent=job.parallel.max_concurrency_per_instance if job.parallel else None,
     )
     outcome = Outcome.model_validate((yield ctx.call_activity(names.START_AGENTS, _json(task), retry)))
+    if outcome.error is not None and outcome.error.kind == CANCELED_KIND:
+        return (yield from _finish(ctx, step_input, _canceled(), None, agents_started=False))
     if outcome.error is not None:
         return (yield from _finish(ctx, step_input, _failed(outcome), None, agents_started=True))
     _log(ctx, "%s/%s: %d agent(s) started", step.run_id, step.job, task.instance_count)

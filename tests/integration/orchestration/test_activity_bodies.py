@@ -235,3 +235,13 @@ def test_activities_continue_the_runs_trace(storage: StorageClients) -> None:
     activity = spans["fanout.activity.set_run_status"]
     assert format(activity.context.trace_id, "032x") == trace_id
     assert activity.attributes["fanout.run_id"] == run_id
+
+
+def test_agents_are_not_started_for_a_run_being_canceled(storage: StorageClients) -> None:
+    run_id = _run_id()
+    activities.cancel_steps(_deps(storage), CancelSteps(run_id=run_id, jobs=[]).model_dump(mode="json"))
+    task = AgentTask(run_id=run_id, job="j")
+    # RefusingExecutor would raise ComputeError if it were asked to start anything.
+    outcome = Outcome.model_validate(activities.start_agents(_deps(storage), task.model_dump(mode="json")))
+    assert outcome.error is not None
+    assert outcome.error.kind == "Canceled"
