@@ -5,4 +5,4 @@ in the same run; run one alone with ``python -m bench.<name>``.
 """
 
 #: Modules of this package that ``python -m bench`` runs, in order. Add yours here.
-BENCHMARKS: list[str] = ["snapshot", "scale_plan", "spec_compile"]
+BENCHMARKS: list[str] = ["snapshot", "scale_plan", "spec_compile", "orchestration"]
