@@ -2,7 +2,7 @@
 
 One agent runs per node (``fanout agent --run R --job J --node-id N``). The main loop, on one thread:
 
-1. pump worker events (``ready``, ``loading``, ``started``, ``result``, process exits);
+1. pump worker events (``ready``, ``started``, ``result``, process exits);
 2. kill a worker whose ``run()`` outlived ``retry_settings.timeout`` (or whose loading outlived
    ``task_overhead_timeout``), replace dead workers (``init()`` runs again in the replacement);
 3. hand each ready worker up to two mini-batches (one running, one loading ahead);
@@ -22,7 +22,6 @@ kept dying) settles its remaining mini-batches as failed (``AGENT_LOST``).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import queue
@@ -30,6 +29,8 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,9 @@ class Agent:
         )
         self.table = minibatch_table(node.clients)
         self.key = step_key(self.step)
+        self.liveness = AgentShard(agent_id=node.agent_id, node_id=node.node_id)
+        self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-storage")
+        self._flight: Future[list[Written]] | None = None
         self.recorder = Recorder(
             self.table, self.key, AgentShard(agent_id=node.agent_id, node_id=node.node_id)
         )
@@ -173,7 +177,7 @@ class Agent:
             node.gpus,
             node.total,
         )
-        self.table.upsert_entity(shard_to_entity(self.key, self.recorder.shard), mode=UpdateMode.MERGE)
+        self.table.upsert_entity(shard_to_entity(self.key, self.liveness), mode=UpdateMode.MERGE)
         self.uploader.start()
         self.monitor.start()
         for slot in range(node.workers):
@@ -183,24 +187,25 @@ class Agent:
         graceful = not self.stopping and self.exit_code == EXIT_OK
         self.pool.stop_all(graceful=graceful, timeout=30.0 if graceful else 0.0)
         self._pump(timeout=0.0, draining=True)
-        with contextlib.suppress(Exception):
-            self._flush()
+        for _ in range(3):  # what is recorded now is kept, even when stopping
+            self._flush_now()
+            if not len(self.recorder):
+                break
         if not graceful:
             for held in self.held.values():
                 self.queue.release(held)
-        self.recorder.shard = self.recorder.shard.model_copy(
-            update={"exited": True, "exit_reason": self.exit_reason}
-        )
-        with contextlib.suppress(Exception):
-            self._heartbeat()
-            self._post_event(exiting=True)
+        self.liveness = self.liveness.model_copy(update={"exited": True, "exit_reason": self.exit_reason})
+        self._heartbeat()
+        self._post_event(exiting=True)
+        self.io.shutdown(wait=True)
         reason = f": {self.exit_reason}" if self.exit_reason else ""
         self.nodelog.main("agent exits with code %d%s", self.exit_code, reason)
         self.monitor.stop()
+        self.nodelog.close()
         self.uploader.close()
 
     def _wait_time(self) -> float:
-        busy = any(w.assigned for w in self._live()) or len(self.recorder)
+        busy = any(w.assigned for w in self._live()) or len(self.recorder) or self._flight is not None
         return 0.02 if busy else max(0.0, min(self._next_receive - time.monotonic(), 0.2))
 
     def _every(self, name: str, interval: float, action: Any) -> None:
@@ -295,11 +300,11 @@ class Agent:
                 task.picked_at = time.monotonic()
                 if task.first_picked is None:
                     task.first_picked = datetime.now(UTC)
-                if self.recorder.shard.first_activity_at is None:
-                    self.recorder.shard = self.recorder.shard.model_copy(
-                        update={"first_activity_at": datetime.now(UTC)}
-                    )
+                if self.liveness.first_activity_at is None:
+                    self.liveness = self.liveness.model_copy(update={"first_activity_at": datetime.now(UTC)})
                 worker.assigned.append(task)
+                if worker.running is None and worker.loading is None:
+                    worker.loading, worker.load_started = task.index, task.picked_at
                 self.nodelog.process(worker.name, f"picked mini-batch {task.index} (try {task.attempt})")
 
     # --- worker events --------------------------------------------------------------------------
@@ -327,26 +332,30 @@ class Agent:
         elif event.event is EventKind.INIT_FAILED:
             worker.kill_category = ErrorCategory.RUN_EXCEPTION
             self._init_failed(worker, event.error_message)
-        elif event.event is EventKind.LOADING:
-            worker.loading, worker.load_started = event.index, now
         elif event.event is EventKind.STARTED:
+            # The worker loads one mini-batch ahead: once run() starts, the next one is being loaded.
             worker.running, worker.run_started = event.index, now
-            if worker.loading == event.index:
-                worker.loading = None
+            self._loading_next(worker, after=event.index, now=now)
         elif event.event is EventKind.RESULT:
             if worker.running == event.index:
                 worker.running = None
-            if worker.loading == event.index:
-                worker.loading = None
-            if worker.loading is not None:
-                worker.load_started = max(worker.load_started, now)  # its load clock starts now
+            elif worker.loading == event.index:  # its load failed: the next one loads now
+                self._loading_next(worker, after=event.index, now=now)
             task = self._take(worker, event.index)
             if task is not None and not task.abandoned:
                 self._try_ended(task, worker, event)
 
+    @staticmethod
+    def _loading_next(worker: WorkerHandle, *, after: int | None, now: float) -> None:
+        """The task after ``after`` in the worker's queue is the one its loader works on now."""
+        indexes = [t.index for t in worker.assigned]
+        position = indexes.index(after) + 1 if after in indexes else 0
+        worker.loading = indexes[position] if position < len(indexes) else None
+        worker.load_started = now
+
     def _init_failed(self, worker: WorkerHandle, message: str) -> None:
         self.init_failures += 1
-        self.recorder.shard = self.recorder.shard.model_copy(update={"init_failures": self.init_failures})
+        self.liveness = self.liveness.model_copy(update={"init_failures": self.init_failures})
         self.nodelog.main("%s: init() failed (%d on this node): %s", worker.name, self.init_failures, message)
 
     def _on_exit(self, worker: WorkerHandle, code: int, *, draining: bool) -> None:
@@ -426,25 +435,34 @@ class Agent:
             self._metrics.run_duration.record(outcome.event.run_seconds, self._attributes)
 
     def _flush_if_due(self) -> None:
+        """Hand pending outcomes to the storage thread (one flush in flight), and take back its results."""
+        self._collect()
         self._delete_settled_messages()
-        if not len(self.recorder):
+        if self._flight is not None or not len(self.recorder):
             return
         idle = not any(w.assigned for w in self._live()) and not self.pending
         waited = time.monotonic() - (self._pending_since or time.monotonic())
         if len(self.recorder) >= 99 or waited >= FLUSH_INTERVAL or idle:
-            try:
-                self._flush()
-            except Exception:  # the outcomes stay queued; the next round retries
-                logger.warning("recording outcomes failed; retrying", exc_info=True)
+            self._pending_since = None
+            self._flight = self.io.submit(self._write_outcomes)
 
-    def _flush(self) -> None:
-        """Upload new output files, store pending outcomes, delete settled messages, maybe post an event."""
-        if not len(self.recorder):
+    def _write_outcomes(self) -> list[Written]:
+        """On the storage thread: upload new output files, then store the outcomes that produced them."""
+        try:
+            if self.output_sync is not None:
+                self.output_sync.sync()
+        except Exception:  # the outcomes wait: their files must be stored before they count
+            logger.warning("uploading output files failed; will retry", exc_info=True)
+            return []
+        return self.recorder.flush()
+
+    def _collect(self) -> None:
+        if self._flight is None or not self._flight.done():
             return
-        if self.output_sync is not None:
-            self.output_sync.sync()
-        written = self.recorder.flush()
-        self._pending_since = None
+        written = self._flight.result()
+        self._flight = None
+        if len(self.recorder) and self._pending_since is None:
+            self._pending_since = time.monotonic()
         for item in written:
             self._settled(item)
         self._delete_settled_messages()
@@ -453,10 +471,20 @@ class Agent:
         ):
             self._post_event()
 
+    def _flush_now(self) -> None:
+        """Flush synchronously (at exit)."""
+        if self._flight is not None:
+            wait([self._flight])
+        self._collect()
+        if len(self.recorder):
+            self._flight = self.io.submit(self._write_outcomes)
+            wait([self._flight])
+            self._collect()
+
     def _delete_settled_messages(self) -> None:
         for message_id, held in list(self.held.items()):
             if not held.unsettled:
-                self.queue.delete(held)
+                self._background(self.queue.delete, held)
                 del self.held[message_id]
 
     def _settled(self, item: Written) -> None:
@@ -488,8 +516,19 @@ class Agent:
             exiting=exiting,
             sent_at=datetime.now(UTC),
         )
-        self.node.clients.events_queue().send_message(event.model_dump_json())
+        self._background(self.node.clients.events_queue().send_message, event.model_dump_json())
         self._event_settled = self._event_failed = 0
+
+    def _background(self, action: Callable[..., object], *args: object) -> None:
+        """Run a storage call on the storage thread, in order; failures are logged."""
+
+        def run() -> None:
+            try:
+                action(*args)
+            except Exception:  # a lost delete or event is harmless: redelivery and polling cover it
+                logger.warning("background storage call failed", exc_info=True)
+
+        self.io.submit(run)
 
     # --- queue ----------------------------------------------------------------------------------
     def _receive_if_needed(self) -> None:
@@ -510,7 +549,7 @@ class Agent:
             return
         self._next_receive = now + self._idle_backoff
         self._idle_backoff = min(self._idle_backoff * 2, IDLE_POLL_MAX)
-        if not self.pending and not in_flight and not self.held and not len(self.recorder):
+        if not (self.pending or in_flight or self.held or len(self.recorder) or self._flight):
             self._check_drained()
 
     def _accept(self, message: Any) -> None:
@@ -578,8 +617,8 @@ class Agent:
             self.nodelog.main("%s; stopping the workers", reason)
 
     def _heartbeat(self) -> None:
-        entity = heartbeat_entity(self.key, self.recorder.shard, datetime.now(UTC))
-        self.table.upsert_entity(entity, mode=UpdateMode.MERGE)
+        entity = heartbeat_entity(self.key, self.liveness, datetime.now(UTC))
+        self._background(lambda: self.table.upsert_entity(entity, mode=UpdateMode.MERGE))
 
     def _overview(self) -> None:
         now = datetime.now(UTC)

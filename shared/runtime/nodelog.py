@@ -17,7 +17,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import psutil
 
@@ -45,19 +45,28 @@ def _stamp(moment: datetime | None = None) -> str:
 
 
 class NodeLog:
-    """Thread-safe appenders for one node's local log files."""
+    """Thread-safe appenders for one node's local log files (kept open, line-buffered)."""
 
     def __init__(self, logs_root: Path, node_id: int) -> None:
         self.root = logs_root
         self.node_id = node_id
         self._lock = threading.Lock()
+        self._files: dict[str, TextIO] = {}
 
     def _append(self, relative: str, text: str) -> None:
-        path = self.root / relative
         with self._lock:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(text)
+            handle = self._files.get(relative)
+            if handle is None:
+                path = self.root / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = self._files[relative] = path.open("a", encoding="utf-8", buffering=1)
+            handle.write(text)
+
+    def close(self) -> None:
+        with self._lock:
+            for handle in self._files.values():
+                handle.close()
+            self._files.clear()
 
     def main(self, message: str, *args: object) -> None:
         """A line in ``_main.txt`` (also logged at INFO for the agent's console)."""

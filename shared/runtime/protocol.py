@@ -2,8 +2,8 @@
 
 Agent → worker: :class:`TaskOrder` (run one mini-batch) and :class:`StopOrder` (the queue is drained:
 call ``shutdown()`` and exit). Worker → agent: :class:`WorkerEvent` — ``ready`` after ``init()``,
-``init_failed``, ``loading`` / ``started`` (so the agent can time the load and the run() call
-separately and kill a run() past its timeout), ``result``, and ``shutdown_done``.
+``init_failed``, ``started`` (run() begins: the agent times it, and knows the next mini-batch is
+loading now), ``result``, and ``shutdown_done``.
 
 A worker's static configuration (:class:`WorkerConfig`) is written to a JSON file by the agent and passed
 on the worker's command line.
@@ -66,7 +66,6 @@ class StopOrder(FrozenModel):
 class EventKind(StrEnum):
     READY = "ready"
     INIT_FAILED = "init_failed"
-    LOADING = "loading"
     STARTED = "started"
     RESULT = "result"
     SHUTDOWN_DONE = "shutdown_done"

@@ -1,8 +1,10 @@
 """The agent's batched, exactly-once writer of mini-batch records and of its own tally shard.
 
 Outcomes queue up in memory and are written in entity-group transactions of up to 99 records plus the
-agent's shard (all in the step's partition), so records and counts are stored together or not at all,
-and one round trip settles up to 99 mini-batches.
+agent's shard counts (all in the step's partition), so records and counts are stored together or not at
+all, and one round trip settles up to 99 mini-batches. The agent's main thread adds outcomes while a
+storage thread flushes them: :meth:`Recorder.add` and :meth:`Recorder.flush` may run concurrently (one
+flush at a time).
 
 A record is *created* when the agent believes none exists, or *replaced under its ETag* when it read
 one (a redelivered message, a failed earlier try). If the transaction fails because another agent got
@@ -13,6 +15,7 @@ dropped (counted nowhere); a non-final one is replaced under its new ETag.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -56,13 +59,21 @@ class Written:
 
 @dataclass
 class Recorder:
+    """Writes outcomes; ``shard`` holds this agent's stored counts (only :meth:`flush` changes it)."""
+
     table: TableClient
     key: str
     shard: AgentShard
     pending: dict[int, Outcome] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _flushing: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, outcome: Outcome) -> None:
         """Queue an outcome; a later outcome for the same mini-batch supersedes the earlier one."""
+        with self._lock:
+            self._merge(outcome)
+
+    def _merge(self, outcome: Outcome) -> None:
         previous = self.pending.get(outcome.record.index)
         if previous is not None:
             outcome.attempts_made += previous.attempts_made
@@ -73,18 +84,35 @@ class Recorder:
         return len(self.pending)
 
     def flush(self, *, now: datetime | None = None) -> list[Written]:
-        """Write every pending outcome; returns what happened to each (in no particular order)."""
-        written: list[Written] = []
-        while self.pending:
-            indexes = sorted(self.pending)[:MAX_RECORDS_PER_TRANSACTION]
-            chunk = [self.pending.pop(i) for i in indexes]
-            try:
-                written += self._write_chunk(chunk, now or datetime.now(UTC))
-            except Exception:
-                for outcome in chunk:  # keep them for the next flush
-                    self.pending.setdefault(outcome.record.index, outcome)
-                raise
-        return written
+        """Write every pending outcome; returns what was written (in no particular order).
+
+        A storage error stops the flush: it is logged, and the outcomes not written stay queued for the
+        next flush (what was written before it is returned as usual).
+        """
+        with self._flushing:
+            with self._lock:
+                batch, self.pending = self.pending, {}
+            written: list[Written] = []
+            indexes = sorted(batch)
+            for start in range(0, len(indexes), MAX_RECORDS_PER_TRANSACTION):
+                chunk = [batch[i] for i in indexes[start : start + MAX_RECORDS_PER_TRANSACTION]]
+                try:
+                    written += self._write_chunk(chunk, now or datetime.now(UTC))
+                except Exception:  # storage trouble: keep the rest for the next flush
+                    logger.warning(
+                        "writing %d records failed; will retry", len(indexes) - start, exc_info=True
+                    )
+                    self._requeue([batch[i] for i in indexes[start:]])
+                    break
+            return written
+
+    def _requeue(self, outcomes: list[Outcome]) -> None:
+        with self._lock:  # an outcome added meanwhile for the same mini-batch stays the newest
+            for older in outcomes:
+                newer = self.pending.pop(older.record.index, None)
+                self.pending[older.record.index] = older
+                if newer is not None:
+                    self._merge(newer)
 
     def _write_chunk(self, chunk: list[Outcome], now: datetime) -> list[Written]:
         dropped: list[Written] = []
@@ -93,7 +121,7 @@ class Recorder:
                 return dropped
             shard = self._advance(chunk, now)
             operations: list[Any] = [self._operation(o) for o in chunk]
-            operations.append(("upsert", shard_to_entity(self.key, shard), {"mode": UpdateMode.MERGE}))
+            operations.append(("upsert", counts_entity(self.key, shard), {"mode": UpdateMode.MERGE}))
             try:
                 results = self.table.submit_transaction(operations)
             except TableTransactionError as exc:
@@ -154,7 +182,26 @@ class Recorder:
                 counts["failed_mini_batches"] += 1
             else:  # succeeded, or partial: the mini-batch completed (its missing items are failed items)
                 counts["succeeded_mini_batches"] += 1
-        return shard.model_copy(update={**counts, "last_progress_at": now, "heartbeat_at": now})
+        return shard.model_copy(update={**counts, "last_progress_at": now})
+
+
+COUNT_FIELDS = (
+    "agent_id",
+    "node_id",
+    "succeeded_mini_batches",
+    "failed_mini_batches",
+    "items_succeeded",
+    "items_failed",
+    "attempts",
+    "rows",
+    "last_progress_at",
+)
+
+
+def counts_entity(key: str, shard: AgentShard) -> dict[str, Any]:
+    """A merge of the shard's counts (written with records; liveness fields are the heartbeat's)."""
+    entity = shard_to_entity(key, shard)
+    return {k: v for k, v in entity.items() if k in COUNT_FIELDS or k in ("PartitionKey", "RowKey")}
 
 
 def heartbeat_entity(key: str, shard: AgentShard, now: datetime) -> dict[str, Any]:

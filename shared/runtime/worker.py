@@ -194,7 +194,6 @@ class Worker:
         for order in self.channel.orders():
             if isinstance(order, StopOrder):
                 break
-            self.channel.send(WorkerEvent(event=EventKind.LOADING, index=order.index, attempt=order.attempt))
             began = time.perf_counter()
             try:
                 batch, error = self._reader.materialize(order.mini_batch), None

@@ -23,10 +23,12 @@ import multiprocessing
 import os
 import queue
 import signal
+import sys
 import threading
 import time
+import types
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
@@ -111,6 +113,25 @@ class WorkerHandle:
         except (ProcessLookupError, PermissionError):  # not (yet) a session leader: kill it alone
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """Start a process without multiprocessing re-running the parent's ``__main__`` in the child.
+
+    multiprocessing records the main module's file or name so the child can import it (needed for
+    targets defined in ``__main__``). Our target lives in :mod:`shared.runtime.worker`, and re-running
+    the parent's main script in every worker (pytest, the ``fanout`` script, or a user's program that
+    embeds an agent without a ``__main__`` guard) would cost time at best and run that program again
+    at worst. While a worker starts, ``__main__`` is a bare module with neither.
+    """
+    with _context_lock:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = main
 
 
 def process_name(number: int) -> str:
@@ -199,7 +220,8 @@ class WorkerPool:
             },
             name=name,
         )
-        process.start()
+        with _main_module_hidden():
+            process.start()
         worker_receives.close()
         worker_sends.close()
         handle = WorkerHandle(slot=slot, number=number, process=process, to_worker=agent_sends, gpu=gpu)
