@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     count = args.mini_batches
     with storage() as (clients, connection_string):
         names = [f"f{i:05d}.txt" for i in range(count)]
-        data = upload_many(clients, f"bench/overhead/{count}", {n: b"x" for n in names})
+        data = upload_many(clients, f"bench/overhead/{count}", dict.fromkeys(names, b"x"))
         step: BenchStep = save_step(
             clients, script=NOOP, data=data, input_type=DataType.URI_FOLDER, settings={"mini_batch_size": 1}
         )
