@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,17 +43,15 @@ from shared.runtime.attempts import (
     Where,
     build_record,
     completed,
-    emit_settled,
     failed_try,
     log_try,
 )
 from shared.runtime.inputs import descriptor, item_count
-from shared.runtime.messages import CompletionEvent
 from shared.runtime.node import NodeContext, prepare_node
 from shared.runtime.nodelog import NodeLog, ResourceMonitor
 from shared.runtime.outputs import OutputSync
-from shared.runtime.protocol import ErrorCategory, EventKind, TaskOrder, WorkerConfig, WorkerEvent
-from shared.runtime.recorder import Outcome, Recorder, Written, heartbeat_entity
+from shared.runtime.protocol import ErrorCategory, WorkerConfig, WorkerEvent
+from shared.runtime.recorder import Outcome, Recorder, heartbeat_entity
 from shared.runtime.records import (
     AgentShard,
     MiniBatchRecord,
@@ -67,24 +62,22 @@ from shared.runtime.records import (
     shard_to_entity,
     step_key,
 )
-from shared.runtime.workerpool import WorkerHandle, WorkerLayout, WorkerPool
-from shared.runtime.workqueue import MalformedMessage, WorkQueue, parse
+from shared.runtime.settle import Settler
+from shared.runtime.supervisor import DEPTH, Supervisor
+from shared.runtime.workerpool import WorkerLayout
+from shared.runtime.workqueue import HeldMessage, MalformedMessage, WorkQueue, parse
 from shared.settings import Settings
 from shared.storage import StorageClients, work_queue_name
 from shared.telemetry import fanout_metrics
 
 logger = logging.getLogger(__name__)
 
-DEPTH = 2  # mini-batches in flight per worker: one running, one loading ahead
-FLUSH_INTERVAL = 0.2
 HEARTBEAT_INTERVAL = 5.0
 STOP_POLL_INTERVAL = 1.0
 LEASE_CHECK_INTERVAL = 0.5
-EVENT_INTERVAL = 1.0
 OVERVIEW_INTERVAL = 30.0
 IDLE_POLL_MAX = 2.0
 AGENT_LOSS_ALLOWANCE = 2
-INIT_FAILURES_PER_WORKER = 3
 EXIT_OK = 0
 EXIT_GAVE_UP = 3
 
@@ -97,8 +90,6 @@ class Agent:
         self.step = node.step
         self.parallel = node.parallel
         self.max_tries = max_tries(self.parallel.retry)
-        self.timeout = float(self.parallel.retry.timeout)
-        self.overhead = float(self.parallel.task_overhead_timeout)
         self.nodelog = NodeLog(node.logs_root, node.node_id)
         self.queue = WorkQueue(
             node.clients.queue_client(work_queue_name(self.step.run_id, self.step.job)),
@@ -107,33 +98,44 @@ class Agent:
         self.table = minibatch_table(node.clients)
         self.key = step_key(self.step)
         self.liveness = AgentShard(agent_id=node.agent_id, node_id=node.node_id)
-        self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-storage")
-        self._flight: Future[list[Written]] | None = None
-        self.recorder = Recorder(
-            self.table, self.key, AgentShard(agent_id=node.agent_id, node_id=node.node_id)
+        self.held: dict[str, HeldMessage] = {}
+        self.settler = Settler(
+            node.clients,
+            self.step,
+            node_id=node.node_id,
+            agent_id=node.agent_id,
+            recorder=Recorder(self.table, self.key, AgentShard(agent_id=node.agent_id, node_id=node.node_id)),
+            queue=self.queue,
+            held=self.held,
+            nodelog=self.nodelog,
+            output_sync=OutputSync(node.clients, node.outputs) if node.outputs else None,
         )
         self.document = node.document
         self.layout = WorkerLayout(node.node_dir, node.logs_root, node.node_id)
-        self.pool = WorkerPool(self.layout, self._worker_config, node.environment, gpus=node.gpus)
-        self.output_sync = OutputSync(node.clients, node.outputs) if node.outputs else None
+        self.workers = Supervisor(
+            self.layout,
+            self._worker_config,
+            node.environment,
+            workers=node.workers,
+            gpus=node.gpus,
+            timeout=float(self.parallel.retry.timeout),
+            overhead=float(self.parallel.task_overhead_timeout),
+            nodelog=self.nodelog,
+            outcomes=self,
+        )
         self.uploader = logs.LogUploader(
             node.clients, self.step, node.logs_root, interval=log_upload_interval
         )
         self.monitor = ResourceMonitor(node.logs_root, node.node_id, self.parallel.resource_monitor_interval)
         self.pending: deque[Task] = deque()
-        self.held: dict[str, Any] = {}
         self.decided: set[int] = set()  # mini-batches with a final outcome on this node (stored or queued)
-        self.init_failures = 0
         self.stopping = False
         self.finished = False
         self.exit_code = EXIT_OK
         self.exit_reason = ""
         self._next_receive = 0.0
         self._idle_backoff = 0.05
-        self._pending_since: float | None = None
         self._timers: dict[str, float] = {}
-        self._event_settled = 0
-        self._event_failed = 0
         self._metrics = fanout_metrics()
         self._attributes = {"fanout.run_id": self.step.run_id, "fanout.job": self.step.job}
 
@@ -143,11 +145,11 @@ class Agent:
         self._start()
         try:
             while not self.finished and not self.stopping:
-                self._pump(timeout=self._wait_time())
-                self._check_timeouts()
+                self.workers.pump(timeout=self._wait_time())
+                self.workers.check_timeouts()
                 self._replace_workers()
-                self._assign()
-                self._flush_if_due()
+                self.workers.assign(self.pending, self._already_decided)
+                self.settler.tick(idle=not self.workers.in_flight() and not self.pending)
                 self._every("lease", LEASE_CHECK_INTERVAL, self._renew_leases)
                 self._every("stop", STOP_POLL_INTERVAL, self._poll_stop)
                 self._every("heartbeat", HEARTBEAT_INTERVAL, self._heartbeat)
@@ -180,24 +182,18 @@ class Agent:
         self.table.upsert_entity(shard_to_entity(self.key, self.liveness), mode=UpdateMode.MERGE)
         self.uploader.start()
         self.monitor.start()
-        for slot in range(node.workers):
-            self._spawn(slot)
+        self.workers.start()
 
     def _finish(self) -> None:
         graceful = not self.stopping and self.exit_code == EXIT_OK
-        self.pool.stop_all(graceful=graceful, timeout=30.0 if graceful else 0.0)
-        self._pump(timeout=0.0, draining=True)
-        for _ in range(3):  # what is recorded now is kept, even when stopping
-            self._flush_now()
-            if not len(self.recorder):
-                break
+        self.workers.stop(graceful=graceful)
+        self.settler.flush_now()  # what is recorded now is kept, even when stopping
         if not graceful:
             for held in self.held.values():
                 self.queue.release(held)
-        self.liveness = self.liveness.model_copy(update={"exited": True, "exit_reason": self.exit_reason})
-        self._heartbeat()
-        self._post_event(exiting=True)
-        self.io.shutdown(wait=True)
+        self._heartbeat(exited=True)
+        self.settler.post_event(exiting=True)
+        self.settler.close()
         reason = f": {self.exit_reason}" if self.exit_reason else ""
         self.nodelog.main("agent exits with code %d%s", self.exit_code, reason)
         self.monitor.stop()
@@ -205,7 +201,7 @@ class Agent:
         self.uploader.close()
 
     def _wait_time(self) -> float:
-        busy = any(w.assigned for w in self._live()) or len(self.recorder) or self._flight is not None
+        busy = self.workers.in_flight() or self.settler.busy
         return 0.02 if busy else max(0.0, min(self._next_receive - time.monotonic(), 0.2))
 
     def _every(self, name: str, interval: float, action: Any) -> None:
@@ -242,162 +238,40 @@ class Agent:
             append_row=node.append_row,
         )
 
-    def _spawn(self, slot: int) -> None:
-        worker = self.pool.spawn(slot)
-        gpu = f", CUDA_VISIBLE_DEVICES={worker.gpu}" if worker.gpu is not None else ""
-        self.nodelog.main("%s started (pid %d, slot %d%s)", worker.name, worker.pid, slot, gpu)
-
-    def _live(self) -> list[WorkerHandle]:
-        return [w for w in self.pool.workers.values() if not w.exited]
-
     def _replace_workers(self) -> None:
         if self.stopping or self.finished:
             return
-        cap = INIT_FAILURES_PER_WORKER * self.node.workers
-        for slot, worker in list(self.pool.workers.items()):
-            if worker.exited and self.init_failures < cap:
-                self._spawn(slot)
-        if not self._live() and self.init_failures >= cap:
+        self.workers.replace_dead()
+        if self.workers.gave_up:
             self.exit_code = EXIT_GAVE_UP
-            self.exit_reason = f"init() failed {self.init_failures} times on this node; no worker is left"
+            self.exit_reason = (
+                f"init() failed {self.workers.init_failures} times on this node; no worker is left"
+            )
             self.nodelog.main("giving up: %s", self.exit_reason)
             self.finished = True
 
-    def _check_timeouts(self) -> None:
-        now = time.monotonic()
-        for worker in self._live():
-            if worker.kill_category is not None:
-                continue
-            if worker.running is not None and now - worker.run_started > self.timeout:
-                message = (
-                    f"mini batch {worker.running} did not finish in {self.timeout:g} seconds. "
-                    "Stopping this process."
-                )
-                self.nodelog.main("%s: %s", worker.name, message)
-                worker.kill(ErrorCategory.RUN_TIMEOUT, message)
-            elif (
-                worker.running is None
-                and worker.loading is not None
-                and now - worker.load_started > self.overhead
-            ):
-                message = f"loading mini batch {worker.loading} took more than {self.overhead:g} seconds."
-                self.nodelog.main("%s: %s Stopping this process.", worker.name, message)
-                worker.kill(ErrorCategory.LOAD_TIMEOUT, message)
-
-    def _assign(self) -> None:
-        for worker in sorted(self._live(), key=lambda w: len(w.assigned)):
-            while worker.ready and not worker.stopping and len(worker.assigned) < DEPTH and self.pending:
-                task = self.pending.popleft()
-                if task.index in self.decided:
-                    task.held.unsettled.discard(task.index)
-                if task.abandoned or task.index in self.decided:
-                    continue
-                task.attempt = task.attempts_before + 1
-                order = TaskOrder(index=task.index, attempt=task.attempt, mini_batch=task.descriptor)
-                if not worker.send(order):
-                    self.pending.appendleft(task)
-                    break
-                task.picked_at = time.monotonic()
-                if task.first_picked is None:
-                    task.first_picked = datetime.now(UTC)
-                if self.liveness.first_activity_at is None:
-                    self.liveness = self.liveness.model_copy(update={"first_activity_at": datetime.now(UTC)})
-                worker.assigned.append(task)
-                if worker.running is None and worker.loading is None:
-                    worker.loading, worker.load_started = task.index, task.picked_at
-                self.nodelog.process(worker.name, f"picked mini-batch {task.index} (try {task.attempt})")
-
-    # --- worker events --------------------------------------------------------------------------
-    def _pump(self, *, timeout: float, draining: bool = False) -> None:
-        """Handle worker events: wait up to ``timeout`` for the first, then take what is queued."""
-        wait = timeout
-        while True:
-            try:
-                worker, event = (
-                    self.pool.events.get(timeout=wait) if wait > 0 else self.pool.events.get_nowait()
-                )
-            except queue.Empty:
-                return
-            wait = 0.0
-            if isinstance(event, int):
-                self._on_exit(worker, event, draining=draining)
-            else:
-                self._on_event(worker, event)
-
-    def _on_event(self, worker: WorkerHandle, event: WorkerEvent) -> None:
-        now = time.monotonic()
-        if event.event is EventKind.READY:
-            worker.ready = True
-            self.nodelog.main("%s ready: init() took %.2fs", worker.name, now - worker.started)
-        elif event.event is EventKind.INIT_FAILED:
-            worker.kill_category = ErrorCategory.RUN_EXCEPTION
-            self._init_failed(worker, event.error_message)
-        elif event.event is EventKind.STARTED:
-            # The worker loads one mini-batch ahead: once run() starts, the next one is being loaded.
-            worker.running, worker.run_started = event.index, now
-            self._loading_next(worker, after=event.index, now=now)
-        elif event.event is EventKind.RESULT:
-            if worker.running == event.index:
-                worker.running = None
-            elif worker.loading == event.index:  # its load failed: the next one loads now
-                self._loading_next(worker, after=event.index, now=now)
-            task = self._take(worker, event.index)
-            if task is not None and not task.abandoned:
-                self._try_ended(task, worker, event)
-
-    @staticmethod
-    def _loading_next(worker: WorkerHandle, *, after: int | None, now: float) -> None:
-        """The task after ``after`` in the worker's queue is the one its loader works on now."""
-        indexes = [t.index for t in worker.assigned]
-        position = indexes.index(after) + 1 if after in indexes else 0
-        worker.loading = indexes[position] if position < len(indexes) else None
-        worker.load_started = now
-
-    def _init_failed(self, worker: WorkerHandle, message: str) -> None:
-        self.init_failures += 1
-        self.liveness = self.liveness.model_copy(update={"init_failures": self.init_failures})
-        self.nodelog.main("%s: init() failed (%d on this node): %s", worker.name, self.init_failures, message)
-
-    def _on_exit(self, worker: WorkerHandle, code: int, *, draining: bool) -> None:
-        worker.exited = True
-        self.nodelog.main("%s exits with returncode %d", worker.name, code)
-        if draining:
-            return
-        if not worker.ready and worker.kill_category is None and not worker.stopping:
-            self._init_failed(worker, f"the process exited with return code {code} before init() finished")
-        charged = worker.running if worker.running is not None else worker.loading
-        tasks = list(worker.assigned)
-        worker.assigned.clear()
-        for task in reversed(tasks):
-            if task.abandoned:
-                continue
-            if task.index != charged:
-                self.pending.appendleft(task)  # never started here: no try is counted
-                continue
-            category = worker.kill_category or ErrorCategory.PROCESS_CRASH
-            message = worker.kill_message or (
-                f"worker {worker.name} exited with return code {code} while processing mini-batch "
-                f"{task.index}" + (" (killed: out of memory?)" if code == -9 else "")
-            )
-            self._try_failed(task, worker.name, category, message)
-
-    def _take(self, worker: WorkerHandle, index: int | None) -> Task | None:
-        task: Task
-        for task in list(worker.assigned):
-            if task.index == index:
-                worker.assigned.remove(task)
-                return task
-        return None
+    def _already_decided(self, task: Task) -> bool:
+        if task.index in self.decided:
+            task.held.unsettled.discard(task.index)
+            return True
+        return task.abandoned
 
     # --- outcomes -------------------------------------------------------------------------------
-    def _try_ended(self, task: Task, worker: WorkerHandle, event: WorkerEvent) -> None:
+    # Outcomes (called by the supervisor) ---------------------------------------------------------
+    def try_ended(self, task: Task, process: str, event: WorkerEvent) -> None:
         if event.ok:
-            self._record(task, worker.name, completed(task, event))
+            self._record(task, process, completed(task, event))
             return
         category = event.error_category or ErrorCategory.RUN_EXCEPTION
-        self._try_failed(task, worker.name, category, event.error_message, event)
+        self._fail(task, process, category, event.error_message, event)
 
-    def _try_failed(
+    def try_failed(self, task: Task, process: str, category: ErrorCategory, message: str) -> None:
+        self._fail(task, process, category, message)
+
+    def requeue(self, task: Task) -> None:
+        self.pending.appendleft(task)
+
+    def _fail(
         self,
         task: Task,
         process: str,
@@ -427,117 +301,19 @@ class Agent:
         record = build_record(task, outcome, where)
         if record.final:
             self.decided.add(task.index)
-        self.recorder.add(Outcome(record=record, etag=task.etag, token=task))
-        if self._pending_since is None:
-            self._pending_since = time.monotonic()
+        self.settler.add(Outcome(record=record, etag=task.etag, token=task))
         log_try(self.nodelog, task, outcome, process, time.monotonic() - task.picked_at)
         if outcome.event is not None and outcome.event.started_at is not None:
             self._metrics.run_duration.record(outcome.event.run_seconds, self._attributes)
 
-    def _flush_if_due(self) -> None:
-        """Hand pending outcomes to the storage thread (one flush in flight), and take back its results."""
-        self._collect()
-        self._delete_settled_messages()
-        if self._flight is not None or not len(self.recorder):
-            return
-        idle = not any(w.assigned for w in self._live()) and not self.pending
-        waited = time.monotonic() - (self._pending_since or time.monotonic())
-        if len(self.recorder) >= 99 or waited >= FLUSH_INTERVAL or idle:
-            self._pending_since = None
-            self._flight = self.io.submit(self._write_outcomes)
-
-    def _write_outcomes(self) -> list[Written]:
-        """On the storage thread: upload new output files, then store the outcomes that produced them."""
-        try:
-            if self.output_sync is not None:
-                self.output_sync.sync()
-        except Exception:  # the outcomes wait: their files must be stored before they count
-            logger.warning("uploading output files failed; will retry", exc_info=True)
-            return []
-        return self.recorder.flush()
-
-    def _collect(self) -> None:
-        if self._flight is None or not self._flight.done():
-            return
-        written = self._flight.result()
-        self._flight = None
-        if len(self.recorder) and self._pending_since is None:
-            self._pending_since = time.monotonic()
-        for item in written:
-            self._settled(item)
-        self._delete_settled_messages()
-        if self._event_failed or (
-            self._event_settled and (self._due("event", EVENT_INTERVAL) or not (self.pending or self.held))
-        ):
-            self._post_event()
-
-    def _flush_now(self) -> None:
-        """Flush synchronously (at exit)."""
-        if self._flight is not None:
-            wait([self._flight])
-        self._collect()
-        if len(self.recorder):
-            self._flight = self.io.submit(self._write_outcomes)
-            wait([self._flight])
-            self._collect()
-
-    def _delete_settled_messages(self) -> None:
-        for message_id, held in list(self.held.items()):
-            if not held.unsettled:
-                self._background(self.queue.delete, held)
-                del self.held[message_id]
-
-    def _settled(self, item: Written) -> None:
-        task: Task = item.outcome.token
-        record = item.outcome.record
-        if item.stored:
-            task.etag = item.etag or task.etag
-            if not record.final:
-                return
-        else:
-            task.abandoned = True
-            self.nodelog.main(
-                "mini-batch %d was already settled by another agent; this result is dropped", task.index
-            )
-        task.held.unsettled.discard(task.index)
-        if item.stored:
-            self._event_settled += 1
-            self._event_failed += int(record.counts_as_failed)
-            emit_settled(self._metrics, self._attributes, task, record)
-
-    def _post_event(self, *, exiting: bool = False) -> None:
-        event = CompletionEvent(
-            run_id=self.step.run_id,
-            job=self.step.job,
-            node_id=self.node.node_id,
-            agent_id=self.node.agent_id,
-            settled=self._event_settled,
-            failed=self._event_failed,
-            exiting=exiting,
-            sent_at=datetime.now(UTC),
-        )
-        self._background(self.node.clients.events_queue().send_message, event.model_dump_json())
-        self._event_settled = self._event_failed = 0
-
-    def _background(self, action: Callable[..., object], *args: object) -> None:
-        """Run a storage call on the storage thread, in order; failures are logged."""
-
-        def run() -> None:
-            try:
-                action(*args)
-            except Exception:  # a lost delete or event is harmless: redelivery and polling cover it
-                logger.warning("background storage call failed", exc_info=True)
-
-        self.io.submit(run)
-
     # --- queue ----------------------------------------------------------------------------------
     def _receive_if_needed(self) -> None:
         now = time.monotonic()
-        ready = [w for w in self._live() if w.ready]
+        ready = self.workers.ready()
         if not ready or now < self._next_receive:
             return
-        in_flight = sum(len(w.assigned) for w in self._live())
-        want = len(ready) * (DEPTH + 1) - len(self.pending) - in_flight
+        in_flight = self.workers.in_flight()
+        want = ready * (DEPTH + 1) - len(self.pending) - in_flight
         if want <= 0:
             return
         per_message = max(1, self.document.mini_batches_per_message)
@@ -549,7 +325,7 @@ class Agent:
             return
         self._next_receive = now + self._idle_backoff
         self._idle_backoff = min(self._idle_backoff * 2, IDLE_POLL_MAX)
-        if not (self.pending or in_flight or self.held or len(self.recorder) or self._flight):
+        if not (self.pending or in_flight or self.held or self.settler.busy):
             self._check_drained()
 
     def _accept(self, message: Any) -> None:
@@ -584,13 +360,13 @@ class Agent:
                     f"the work message holding mini-batch {index} was delivered {held.dequeue_count} times: "
                     "the agents processing it kept stopping (node lost, agent killed or out of memory)"
                 )
-                self._try_failed(task, "agent", ErrorCategory.AGENT_LOST, message, final=True)
+                self._fail(task, "agent", ErrorCategory.AGENT_LOST, message, final=True)
             else:
                 self.pending.append(task)
         if held.unsettled:
             self.held[held.message_id] = held
         else:
-            self.queue.delete(held)
+            self.settler.background(self.queue.delete, held)
 
     def _check_drained(self) -> None:
         self._poll_stop()
@@ -616,9 +392,17 @@ class Agent:
             self.request_stop(reason)
             self.nodelog.main("%s; stopping the workers", reason)
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self, *, exited: bool = False) -> None:
+        self.liveness = self.liveness.model_copy(
+            update={
+                "first_activity_at": self.workers.first_pick,
+                "init_failures": self.workers.init_failures,
+                "exited": exited,
+                "exit_reason": self.exit_reason if exited else "",
+            }
+        )
         entity = heartbeat_entity(self.key, self.liveness, datetime.now(UTC))
-        self._background(lambda: self.table.upsert_entity(entity, mode=UpdateMode.MERGE))
+        self.settler.background(lambda: self.table.upsert_entity(entity, mode=UpdateMode.MERGE))
 
     def _overview(self) -> None:
         now = datetime.now(UTC)

@@ -87,6 +87,9 @@ class WorkerHandle:
     run_started: float = 0.0
     kill_category: ErrorCategory | None = None
     kill_message: str = ""
+    # Set by the reader thread once the exit code is known. Only that thread waits on the process:
+    # multiprocessing's Popen breaks when two threads wait on it at once (one reads 255).
+    gone: threading.Event = field(default_factory=threading.Event)
 
     @property
     def name(self) -> str:
@@ -247,6 +250,7 @@ class WorkerPool:
             with contextlib.suppress(OSError):
                 handle.to_worker.close()
             code = handle.process.exitcode
+            handle.gone.set()
             self.events.put((handle, code if code is not None else -1))
 
     def stop_all(self, *, graceful: bool, timeout: float = 30.0) -> None:
@@ -258,9 +262,9 @@ class WorkerPool:
                 worker.send(StopOrder())
             deadline = time.monotonic() + timeout
             for worker in live:
-                worker.process.join(max(0.0, deadline - time.monotonic()))
+                worker.gone.wait(max(0.0, deadline - time.monotonic()))
         for worker in live:
-            if worker.process.is_alive():
+            if not worker.gone.is_set():
                 worker.kill()
         for worker in live:
-            worker.process.join(10)
+            worker.gone.wait(10)
