@@ -5,4 +5,12 @@ in the same run; run one alone with ``python -m bench.<name>``.
 """
 
 #: Modules of this package that ``python -m bench`` runs, in order. Add yours here.
-BENCHMARKS: list[str] = ["snapshot", "scale_plan", "spec_compile", "orchestration"]
+BENCHMARKS: list[str] = [
+    "snapshot",
+    "scale_plan",
+    "spec_compile",
+    "orchestration",
+    "overhead",
+    "throughput",
+    "scale_dispatch",
+]
