@@ -4,7 +4,7 @@ The SDK's ``list_blobs`` builds a ``BlobProperties`` object per blob, and every 
 a whole page (5,000 blobs, ~6 MB of XML) into an element tree. Planning 100,000 mini-batches needs
 only three fields per blob, so this module sends the same *List Blobs* request through the container
 client's own pipeline (same authentication: key, SAS or token) with a streamed response, and reads
-the XML incrementally, dropping each ``<Blob>`` element once its fields are taken.
+each ``<Blob>`` entry as soon as it has arrived.
 
 It relies on the SDK's generated request builder; if a future SDK moves it, listing falls back to
 ``list_blobs`` (slower, same results).
@@ -12,8 +12,9 @@ It relies on the SDK's generated request builder; if a future SDK moves it, list
 
 from __future__ import annotations
 
+import html
 import logging
-import xml.etree.ElementTree as ET
+import re
 from collections.abc import Iterable, Iterator
 from email.utils import parsedate_to_datetime
 from urllib.parse import unquote
@@ -79,40 +80,53 @@ def iter_blobs(container: ContainerClient, prefix: str) -> Iterator[tuple[str, i
 
 
 class _Page:
-    """One List Blobs response, parsed incrementally."""
+    """One List Blobs response, parsed as it streams in.
+
+    The response is the service's fixed ``EnumerationResults`` document; each ``<Blob>`` element is cut
+    out as soon as it is complete and its three fields are read with small patterns (names are XML
+    text, unescaped here; ``Encoded="true"`` names are URL-decoded). This is several times cheaper
+    than building elements, and memory stays at one network chunk.
+    """
 
     def __init__(self, stamps: dict[str, int]) -> None:
         self.next_marker: str | None = None
         self._stamps = stamps
 
     def parse(self, chunks: Iterable[bytes]) -> Iterator[tuple[str, int, int]]:
-        parser: ET.XMLPullParser[ET.Element] = ET.XMLPullParser(events=("end",))
+        pending = b""
         for chunk in chunks:
-            parser.feed(chunk)
-            yield from self._events(parser)
-        parser.close()
-        yield from self._events(parser)
+            pending += chunk
+            end = pending.rfind(b"</Blob>")
+            if end != -1:
+                end += len(b"</Blob>")
+                yield from self._blobs(pending[:end])
+                pending = pending[end:]
+        yield from self._blobs(pending)
+        marker = _NEXT_MARKER.search(pending)
+        self.next_marker = html.unescape(marker[1].decode()) if marker and marker[1] else None
 
-    def _events(self, parser: ET.XMLPullParser[ET.Element]) -> Iterator[tuple[str, int, int]]:
-        for event in parser.read_events():
-            element = event[-1]
-            if not isinstance(element, ET.Element):
-                continue
-            tag = element.tag
-            if tag == "Blob":
-                yield self._blob(element)
-                element.clear()
-            elif tag == "NextMarker":
-                self.next_marker = element.text or None
+    def _blobs(self, data: bytes) -> Iterator[tuple[str, int, int]]:
+        for match in _BLOB.finditer(data):
+            yield self._blob(match[1])
 
-    def _blob(self, element: ET.Element) -> tuple[str, int, int]:
-        name_element = element.find("Name")
-        name = (name_element.text or "") if name_element is not None else ""
-        if name_element is not None and name_element.get("Encoded") == "true":
+    def _blob(self, element: bytes) -> tuple[str, int, int]:
+        name_match = _NAME.search(element)
+        if name_match is None:
+            raise HttpResponseError(message="unexpected List Blobs response: a blob without a name")
+        name = html.unescape(name_match[2].decode())
+        if name_match[1]:
             name = unquote(name)
-        size = int(element.findtext("Properties/Content-Length") or 0)
-        stamp = element.findtext("Properties/Last-Modified") or ""
-        modified = self._stamps.get(stamp)
+        length = _LENGTH.search(element)
+        stamp = _MODIFIED.search(element)
+        text = stamp[1].decode() if stamp else ""
+        modified = self._stamps.get(text)
         if modified is None:
-            modified = self._stamps[stamp] = int(parsedate_to_datetime(stamp).timestamp()) if stamp else 0
-        return name, size, modified
+            modified = self._stamps[text] = int(parsedate_to_datetime(text).timestamp()) if text else 0
+        return name, int(length[1]) if length else 0, modified
+
+
+_BLOB = re.compile(rb"<Blob>(.*?)</Blob>", re.DOTALL)
+_NAME = re.compile(rb'<Name( Encoded="true")?>(.*?)</Name>', re.DOTALL)
+_LENGTH = re.compile(rb"<Content-Length>(\d+)</Content-Length>")
+_MODIFIED = re.compile(rb"<Last-Modified>([^<]*)</Last-Modified>")
+_NEXT_MARKER = re.compile(rb"<NextMarker>([^<]*)</NextMarker>")
