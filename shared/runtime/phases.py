@@ -126,7 +126,7 @@ def dispatch_step(clients: StorageClients, step: StepRef) -> StepPlanned:
     began = time.monotonic()
     _create_queue(clients.queue_client(queue_name))
     logs.ensure_processed_csv(clients, step)
-    carrier = inject_trace_context()
+    carrier = inject_trace_context() or dict(load_plan(clients, step.run_id).trace)
     total, per_message = document.total_mini_batches, document.mini_batches_per_message
     starts = list(range(document.dispatched_through, total, per_message))
     local = threading.local()
