@@ -15,13 +15,12 @@ Prints, from one run on Azurite (the session's own, or ``FANOUT_STORAGE_CONNECTI
 Seeding the blobs is not timed (Azurite takes a few hundred uploads a second; 100,000 take minutes).
 A folder already seeded by an earlier run against the same storage is reused.
 
-Measured on the 2-core build machine while other test suites ran (load 5-8), 100,000 blobs:
-list_blobs 96 s, list_blob_names 67 s, plan_mini_batches 29 s, save 0.05 s (467 KiB), load 0.06 s,
-planner peak RSS 153 MB. Planning is one streamed listing; ~22 s of the 29 s is waiting for Azurite,
-whose List Blobs scans and sorts the whole container for every 5,000-blob page (quadratic in the
-folder size), so on Azurite the 20 s target is bounded by the emulator, not the planner.
-
-Other benches import :func:`plan_and_store` and :func:`seed` (e.g. to add dispatch to the figure).
+Measured on the 2-core build machine while other suites ran (load 3-8), 100,000 blobs, same run:
+list_blobs 49 s, list_blob_names 27 s, plan_mini_batches 21 s, save 0.05 s (467 KiB), load 0.04 s,
+planner peak RSS 153 MB (at load 8: 96 s, 67 s, 29 s). Planning is one streamed listing plus ~2.5 s
+of parsing and building; the rest is waiting for Azurite, whose List Blobs scans and sorts the whole
+container for every 5,000-blob page (quadratic in the folder size) — so on Azurite the 20 s target
+is bounded by the emulator, not by the planner.
 """
 
 from __future__ import annotations
