@@ -281,3 +281,26 @@ def test_pattern_that_matches_a_non_parquet_file_is_named(
     job, definition = parallel_job(folder.location("bad"), DataType.MLTABLE)
     with pytest.raises(DataError, match=r"cannot read .*as parquet"):
         plan_mini_batches(folder.clients, job, definition)
+
+
+def test_take_on_parquet_uses_footer_row_counts(
+    folder: DataFolder, parallel_job: JobFactory, tmp_path: Path
+) -> None:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"x": list(range(5_000))}), buffer, row_group_size=500)
+    folder.put(
+        "pt/MLTable",
+        "paths: [{file: d.parquet}]\ntransformations:\n  - read_parquet\n  - skip: 600\n  - take: 700\n",
+    )
+    folder.put("pt/d.parquet", buffer.getvalue())
+    job, definition = parallel_job(folder.location("pt"), DataType.MLTABLE, mini_batch_size=1)  # a group each
+
+    manifest = plan_mini_batches(folder.clients, job, definition)
+
+    assert [mb.items for mb in manifest.mini_batches] == [400, 300]  # groups 1 and 2, sliced
+    frames = all_rows(folder, manifest, tmp_path)
+    assert pd.concat(frames)["x"].tolist() == list(range(600, 1_300))
+    result = materialize(folder.clients, manifest, manifest.mini_batches[0], tmp_path)
+    assert result.dataset.to_pandas_dataframe() is result.data
+    with pytest.raises(DataError, match="use to_pandas_dataframe"):
+        result.dataset.to_path()
