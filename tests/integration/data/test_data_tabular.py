@@ -304,3 +304,16 @@ def test_take_on_parquet_uses_footer_row_counts(
     assert result.dataset.to_pandas_dataframe() is result.data
     with pytest.raises(DataError, match="use to_pandas_dataframe"):
         result.dataset.to_path()
+
+
+def test_crlf_line_endings_split_cleanly(
+    folder: DataFolder, parallel_job: JobFactory, tmp_path: Path
+) -> None:
+    folder.put("cr/MLTable", CSV_MLTABLE)
+    folder.put("cr/d.csv", "a,b\r\n" + "".join(f"{i},{i * 2}\r\n" for i in range(2_000)))
+    job, definition = parallel_job(folder.location("cr"), DataType.MLTABLE, mini_batch_size=3_000)
+    manifest = plan_mini_batches(folder.clients, job, definition)
+    assert manifest.count > 3
+    every = pd.concat(all_rows(folder, manifest, tmp_path))
+    assert every["b"].tolist() == [i * 2 for i in range(2_000)]
+    assert every["b"].dtype == "int64"
