@@ -172,3 +172,9 @@ def test_manifest_is_columnar_and_builds_descriptors_on_demand() -> None:
     assert Manifest.model_validate_json(manifest.model_dump_json()) == manifest
     with pytest.raises(IndexError, match="mini-batch 3 does not exist"):
         manifest.mini_batch(3)
+
+
+def test_a_malformed_record_names_the_file() -> None:
+    read = DELIMITED.model_copy(update={"column_types": {"a": ColumnKind.INT, "b": ColumnKind.INT}})
+    with pytest.raises(DataError, match=r"cannot parse data/x.csv as delimited text: .*Expected 2 fields"):
+        parse_delimited(b"1,2\n3,4,5\n", read, ["a", "b"], False, "data/x.csv")
