@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from shared.compute.base import AgentState, AgentTask
 from shared.compute.local import LocalExecutor
@@ -14,6 +17,14 @@ from shared.settings import get_settings
 from shared.storage import StorageClients
 from tests.helpers import wait_until
 from tests.integration.runtime.stepkit import make_step
+
+
+@pytest.fixture(autouse=True)
+def empty_events_queue(storage: StorageClients) -> Iterator[None]:
+    """The agents post completion events nobody consumes here; leave the shared queue empty."""
+    yield
+    storage.events_queue().clear_messages()
+
 
 SCRIPT = """
 import os, time
