@@ -200,3 +200,24 @@ def test_each_worker_gets_one_gpu_and_a_replacement_takes_the_freed_one(
     # timeout is replaced by one that takes over the same GPU.
     assert sorted(seen) == sorted(["0", "1", "none", hung_on])
     assert "CUDA_VISIBLE_DEVICES" in step.log("sys/node/0/_main.txt")
+
+
+def test_code_from_a_snapshot_is_materialised_for_the_node(storage: StorageClients, tmp_path: Path) -> None:
+    import shutil
+
+    from shared.plan import CodeRef
+    from shared.runs import save_plan
+    from shared.snapshot import build_snapshot
+
+    script = "import helper\n\ndef run(mini_batch):\n    return [helper.tag(p) for p in mini_batch]\n"
+    step = make_step(storage, tmp_path, script, files=2, mini_batch_size=2, append_row=DataType.URI_FILE)
+    (step.code_dir / "helper.py").write_text(
+        "from pathlib import Path\n\ndef tag(p):\n    return Path(p).name\n"
+    )
+    record = build_snapshot(storage, step.code_dir)
+    job = step.plan.jobs[0].model_copy(update={"code": CodeRef(snapshot=record.snapshot_id)})
+    save_plan(storage, step.plan.model_copy(update={"jobs": [job]}))
+    shutil.rmtree(step.code_dir)  # only the snapshot is left
+    assert step.run_agent(workers=1) == 0
+    phases.finalize_step(storage, _finalize(step))
+    assert step.output_bytes() == b"f000.txt\nf001.txt\n"
