@@ -126,6 +126,7 @@ class Worker:
         )
         self._reader: Any = None
         self._clients: Any = None
+        self._with_context: bool | None = None
 
     # --- start-up -----------------------------------------------------------------------------
     def start(self) -> bool:
@@ -212,11 +213,13 @@ class Worker:
         report["items"] = items
         context = MiniBatchContext(order.index, batch.partition_key_value, getattr(batch, "dataset", None))
         run = self.module.run  # type: ignore[union-attr]
+        if self._with_context is None:
+            self._with_context = wants_context(run)
         started_at = time.time()
         self.channel.send(WorkerEvent(event=EventKind.STARTED, index=order.index, attempt=order.attempt))
         began = time.perf_counter()
         try:
-            result = run(batch.data, context) if wants_context(run) else run(batch.data)
+            result = run(batch.data, context) if self._with_context else run(batch.data)
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt from run() fail the try
             report |= {"run_seconds": time.perf_counter() - began, "started_at": started_at}
             self._log_error(f"run() on mini-batch {order.index}", exc)
