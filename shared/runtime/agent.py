@@ -64,7 +64,7 @@ from shared.runtime.records import (
 )
 from shared.runtime.settle import Settler
 from shared.runtime.supervisor import DEPTH, Supervisor
-from shared.runtime.workerpool import WorkerLayout
+from shared.runtime.workerpool import WorkerLayout, start_fork_server
 from shared.runtime.workqueue import HeldMessage, MalformedMessage, WorkQueue, parse
 from shared.settings import Settings
 from shared.storage import StorageClients, work_queue_name
@@ -372,6 +372,7 @@ class Agent:
         self._poll_stop()
         if self.stopping:
             return
+        self.settler.barrier()  # our own deletes must land before the queue is counted
         if self.document.dispatched and self.queue.approximate_count() == 0:
             self.nodelog.main("the work queue is drained")
             self.finished = True
@@ -431,6 +432,7 @@ def run_node(
         definition = load_step_definition(clients, step)
         code: int = run_command_node(clients, plan, definition, node_id)
         return code
+    start_fork_server()  # its imports overlap the node's preparation
     node = prepare_node(clients, step, node_id, workers=workers, settings=settings)
     agent = Agent(node)
     if threading.current_thread() is threading.main_thread():

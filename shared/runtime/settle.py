@@ -112,6 +112,10 @@ class Settler:
 
         self.io.submit(run)
 
+    def barrier(self) -> None:
+        """Wait until every storage call handed over so far is done (e.g. deletes, before counting)."""
+        self.io.submit(lambda: None).result()
+
     def post_event(self, *, exiting: bool = False) -> None:
         event = CompletionEvent(
             run_id=self.step.run_id,

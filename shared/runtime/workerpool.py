@@ -118,6 +118,29 @@ class WorkerHandle:
                 os.kill(self.pid, signal.SIGKILL)
 
 
+def start_fork_server() -> None:
+    """Start the fork server now (it imports the preload list in the background).
+
+    Called first thing by an agent, so those imports overlap the node's own preparation (downloading
+    the manifest, the code and whole inputs) instead of delaying the first worker.
+    """
+    from multiprocessing import forkserver
+
+    fork_context()
+    with _context_lock, _main_hidden():
+        forkserver.ensure_running()
+
+
+@contextlib.contextmanager
+def _main_hidden() -> Iterator[None]:
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 @contextlib.contextmanager
 def _main_module_hidden() -> Iterator[None]:
     """Start a process without multiprocessing re-running the parent's ``__main__`` in the child.
@@ -128,13 +151,8 @@ def _main_module_hidden() -> Iterator[None]:
     embeds an agent without a ``__main__`` guard) would cost time at best and run that program again
     at worst. While a worker starts, ``__main__`` is a bare module with neither.
     """
-    with _context_lock:
-        main = sys.modules["__main__"]
-        sys.modules["__main__"] = types.ModuleType("__main__")
-        try:
-            yield
-        finally:
-            sys.modules["__main__"] = main
+    with _context_lock, _main_hidden():
+        yield
 
 
 def process_name(number: int) -> str:
