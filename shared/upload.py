@@ -249,6 +249,7 @@ def prepare_submission(
     *,
     settings: Settings | None = None,
     cache: HashCache | None = None,
+    confine_to: Path | None = None,
 ) -> Submission:
     """Validate a spec, upload its code and data content-addressed, and return the rewritten spec.
 
@@ -258,6 +259,9 @@ def prepare_submission(
         overrides: ``--set`` pairs (``{"inputs.x": "value"}``); local data paths among them are uploaded.
         settings: limits and home folder; default: the process's settings.
         cache: local hash cache; default: the one in Fanout's home folder.
+        confine_to: for specs from someone else (an archive unpacked on a server): every local path
+            the spec or an override names must stay inside this folder, so a spec cannot make the
+            server read and upload its own files.
 
     Raises:
         SpecError: the spec is invalid (nothing is uploaded).
@@ -266,10 +270,10 @@ def prepare_submission(
     from shared.spec import bundle_file, compile_file  # the spec compiler: imported when needed
 
     overrides = dict(overrides or {})
-    plan = compile_file(spec_path, run_id="submission", overrides=overrides)
+    plan = compile_file(spec_path, run_id="submission", overrides=overrides, confine_to=confine_to)
     uploader = SubmissionUploader(clients, settings=settings, cache=cache)
     try:
-        text = bundle_file(spec_path, rewrite=uploader.rewrite)
+        text = bundle_file(spec_path, rewrite=uploader.rewrite, confine_to=confine_to)
         rewritten = uploader.rewrite_overrides(plan, overrides)
     finally:
         uploader.close()

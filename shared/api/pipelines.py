@@ -217,7 +217,12 @@ def _bundle_with_archive(
         try:
             # No hash cache: the scratch files are new every time (and the app folder may be read-only).
             bundled = prepare_submission(
-                context.clients, spec_path, overrides, settings=context.settings, cache=HashCache(None)
+                context.clients,
+                spec_path,
+                overrides,
+                settings=context.settings,
+                cache=HashCache(None),
+                confine_to=root,
             )
         except SpecError as error:
             raise _relocated(error, root) from None

@@ -151,3 +151,29 @@ def test_spec_errors_with_a_zip_are_located_in_the_spec_not_the_server(api: http
     (issue,) = answer.json()["issues"]
     assert (issue["file"], issue["line"]) == ("broken.yml", 4)
     assert "fanout-submit-" not in answer.text
+
+
+def test_a_zipped_spec_cannot_make_the_server_upload_its_own_files(
+    storage: StorageClients, api: httpx.Client, tmp_path: Path
+) -> None:
+    secret = tmp_path / "server-secret"
+    secret.mkdir()
+    (secret / "key.txt").write_text("do not upload\n")
+    archive = zip_folder({"src/a.py": "y = 2\n", "data/numbers/1.txt": "1\n"})
+    before = {entry.run_id for entry in run_index.list_runs(storage, limit=100_000)}
+    attempts = [
+        (WITH_FOLDER.replace("./data/numbers", str(secret)), {}),
+        (WITH_FOLDER.replace("./data/numbers", "../../../../" + str(secret).lstrip("/")), {}),
+        (WITH_FOLDER, {"set": f"inputs.numbers={secret}"}),
+    ]
+    for spec, form in attempts:
+        answer = api.post(
+            "/pipelines",
+            files={"spec": ("escape.yml", spec.encode()), "snapshot": ("p.zip", archive)},
+            data=form,
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error"] == "SpecError"
+    uploaded = [b.name for b in storage.container(Container.DATA).list_blobs() if b.name.endswith("key.txt")]
+    assert uploaded == []
+    assert {entry.run_id for entry in run_index.list_runs(storage, limit=100_000)} == before
