@@ -28,6 +28,7 @@ from shared.errors import ApiError, FanoutError, SnapshotError, SpecError
 from shared.orchestration.client import DurableClient, start_run
 from shared.orchestration.names import instance_id_for
 from shared.plan import DataInput, LocalData, RunPlan
+from shared.snapshot import pin_code_snapshots
 from shared.storage import Container, StorageClients
 from shared.telemetry import inject_trace_context, start_span
 
@@ -164,6 +165,9 @@ def ingest_spec_blob(clients: StorageClients, durable: DurableClient, blob_name:
             return IngestOutcome(IngestStatus.ALREADY_STARTED, name, run_id)
         try:
             plan = _compile(data, name, run_id, _stored_overrides(clients, name))
+            # A zip named in the spec is pinned to its snapshot now: re-dropping the zip later cannot
+            # change the code of this run.
+            plan = pin_code_snapshots(clients, plan)
         except FanoutError as error:
             return _reject(clients, name, etag, error)
         plan = plan.model_copy(update={"trace": inject_trace_context()})

@@ -163,6 +163,7 @@ def submit_pipeline(
         SnapshotError: the zip was rejected.
         ApiError: the plan needs files from the submitter's machine that were not sent.
     """
+    from shared.snapshot import pin_code_snapshots
     from shared.spec import compile_text  # heavy: imported when a spec arrives
 
     with start_span("fanout.submit", attributes={"fanout.source": submission.source}) as span:
@@ -176,6 +177,7 @@ def submit_pipeline(
             spec_text, source=submission.source, base_dir=None, run_id=run_id, overrides=overrides
         )
         require_no_local_files(plan)
+        plan = pin_code_snapshots(context.clients, plan)
         plan = plan.model_copy(update={"trace": inject_trace_context()})
         started = start_run(context.clients, context.require_durable(), plan)
     logger.info("run %s submitted over HTTP from %s", started, submission.source)

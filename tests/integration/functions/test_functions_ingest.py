@@ -127,3 +127,40 @@ def test_the_uploaders_trace_context_in_metadata_becomes_the_runs(
     invoke("ingest_spec", blob=func.blob.InputStream(data=SELF_CONTAINED.encode(), name=f"specs/{name}"))
     plan = load_plan(app_storage, run_id_for_blob(name, etag))
     assert plan.trace["traceparent"].split("-")[1] == trace_id
+
+
+def test_a_zip_named_in_the_spec_is_pinned_when_the_run_starts(
+    invoke: Invoker, app_storage: StorageClients
+) -> None:
+    from shared.snapshot import ingest_snapshot_blob
+    from tests.integration.api.specs import SNAPSHOT, zip_folder
+
+    zip_name = f"code-{uuid.uuid4().hex[:8]}.zip"
+    snapshots = app_storage.container(Container.SNAPSHOTS)
+
+    def drop_zip(text: str) -> str:
+        snapshots.upload_blob(f"incoming/{zip_name}", zip_folder({"count.py": text}), overwrite=True)
+        return ingest_snapshot_blob(app_storage, f"incoming/{zip_name}").snapshot_id
+
+    first = drop_zip("print(1)\n")
+    spec = SELF_CONTAINED.replace(SNAPSHOT, f"incoming/{zip_name}")
+    name = f"pinned-{uuid.uuid4().hex[:8]}.yml"
+    stream, etag = _drop(app_storage, name, spec)
+    invoke("ingest_spec", blob=stream)
+    run_id = run_id_for_blob(name, etag)
+    second = drop_zip("print(2)\n")  # re-dropped while the run goes on
+    assert second != first
+    (job,) = load_plan(app_storage, run_id).jobs
+    assert job.code is not None
+    assert job.code.snapshot == first
+
+    # A spec naming a zip that was never dropped is rejected with its reason, and starts nothing.
+    missing = f"missing-{uuid.uuid4().hex[:8]}.yml"
+    stream, etag = _drop(app_storage, missing, SELF_CONTAINED.replace(SNAPSHOT, "incoming/nowhere.zip"))
+    invoke("ingest_spec", blob=stream)
+    error = json.loads(
+        app_storage.container(Container.SPECS).download_blob(missing + ".error.json").readall()
+    )
+    assert error["error"] == "SnapshotError"
+    assert "nowhere.zip" in error["message"]
+    assert run_index.find_run(app_storage, run_id_for_blob(missing, etag)) is None
