@@ -134,9 +134,12 @@ def evaluate(
     Steps, in order:
 
     1. a threshold exceeded → fail (early stop: agents stop taking work);
-    2. every mini-batch settled → complete, unless ``append_row_to`` is set and no item succeeded;
-    3. no progress for ``progress_update_timeout`` → fail ("No progress update in N seconds.");
-    4. otherwise continue, with a warning when no mini-batch was picked up within
+    2. the agent of every node gave up (``init()`` failed ``3 × workers`` times there, or the node could
+       not be prepared) → fail with the first agent's reason; one node giving up is not enough (Azure
+       ML: a job goes on while other nodes remain);
+    3. every mini-batch settled → complete, unless ``append_row_to`` is set and no item succeeded;
+    4. no progress for ``progress_update_timeout`` → fail ("No progress update in N seconds.");
+    5. otherwise continue, with a warning when no mini-batch was picked up within
        ``first_task_creation_timeout``.
 
     Args:
@@ -148,6 +151,12 @@ def evaluate(
     crossed = threshold_crossed(settings, progress)
     if crossed:
         return Verdict(decision=Decision.FAIL, reason=crossed)
+    if not progress.done and progress.agents_failed >= settings.instance_count:
+        return Verdict(
+            decision=Decision.FAIL,
+            reason=f"The agents of all {settings.instance_count} nodes gave up. "
+            f"{progress.agent_error}".strip(),
+        )
     if progress.done:
         if settings.append_row_to and progress.items_succeeded == 0:
             return Verdict(decision=Decision.FAIL, reason=NO_RESULT_MESSAGE)

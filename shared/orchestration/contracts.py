@@ -95,6 +95,10 @@ class StepProgress(FrozenModel):
     first_activity_at: datetime | None = Field(default=None, description="First mini-batch picked up.")
     last_progress_at: datetime | None = Field(default=None, description="Last mini-batch settled.")
     agents_alive: int = 0
+    agents_failed: int = Field(
+        default=0, description="Nodes whose agent gave up (e.g. init() kept failing, a bad placeholder)."
+    )
+    agent_error: str = Field(default="", description="Why the first of those agents gave up.")
     command_exit_code: int | None = Field(default=None, description="Command jobs: the exit code.")
 
     @property

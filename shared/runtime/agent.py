@@ -59,6 +59,7 @@ from shared.runtime.records import (
     read_progress,
     read_record_entities,
     read_step_document,
+    record_agent_failure,
     shard_to_entity,
     step_key,
 )
@@ -399,6 +400,7 @@ class Agent:
                 "first_activity_at": self.workers.first_pick,
                 "init_failures": self.workers.init_failures,
                 "exited": exited,
+                "failed": exited and self.exit_code != EXIT_OK,
                 "exit_reason": self.exit_reason if exited else "",
             }
         )
@@ -433,7 +435,12 @@ def run_node(
         code: int = run_command_node(clients, plan, definition, node_id)
         return code
     start_fork_server()  # its imports overlap the node's preparation
-    node = prepare_node(clients, step, node_id, workers=workers, settings=settings)
+    try:
+        node = prepare_node(clients, step, node_id, workers=workers, settings=settings)
+    except Exception as exc:  # record why this node cannot work, so the step fails now, not at a timeout
+        reason = f"node {node_id} could not prepare the step: {getattr(exc, 'message', None) or exc}"
+        record_agent_failure(clients, step, node_id, f"{node_id}-setup", reason)
+        raise
     agent = Agent(node)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: agent.request_stop("the agent was terminated (SIGTERM)"))

@@ -214,6 +214,7 @@ def heartbeat_entity(key: str, shard: AgentShard, now: datetime) -> dict[str, An
         "heartbeat_at": now,
         "init_failures": shard.init_failures,
         "exited": shard.exited,
+        "failed": shard.failed,
         "exit_reason": shard.exit_reason,
     }
     if shard.first_activity_at is not None:

@@ -134,6 +134,7 @@ class AgentShard(FrozenModel):
     last_progress_at: datetime | None = None
     heartbeat_at: datetime | None = None
     exited: bool = False
+    failed: bool = Field(default=False, description="The agent gave up: it could not work on this node.")
     exit_reason: str = ""
 
 
@@ -193,6 +194,18 @@ def request_stop(clients: StorageClients, step: StepRef, reason: str) -> None:
     update_step_document(clients, step, stop_requested=True, stop_reason=reason)
 
 
+def record_agent_failure(
+    clients: StorageClients, step: StepRef, node_id: int, agent_id: str, reason: str
+) -> None:
+    """An agent that cannot work on its node says why (``read_progress`` counts it as failed)."""
+    shard = AgentShard(
+        agent_id=agent_id, node_id=node_id, exited=True, failed=True, exit_reason=reason[:1000]
+    )
+    entity = shard_to_entity(step_key(step), shard)
+    entity["heartbeat_at"] = datetime.now(UTC)
+    minibatch_table(clients).upsert_entity(entity, mode=UpdateMode.MERGE)
+
+
 def record_command_exit(clients: StorageClients, step: StepRef, exit_code: int) -> None:
     """For command jobs: store the command's exit code so :func:`read_progress` reports it."""
     update_step_document(clients, step, command_exit_code=exit_code)
@@ -243,6 +256,7 @@ def read_progress(clients: StorageClients, step: StepRef, *, now: datetime | Non
     alive = [
         s for s in shards if not s.exited and s.heartbeat_at and now - s.heartbeat_at <= AGENT_ALIVE_WINDOW
     ]
+    failed = sorted((s for s in shards if s.failed), key=lambda s: s.heartbeat_at or now)
     return StepProgress(
         step=step,
         total_mini_batches=document.total_mini_batches,
@@ -255,6 +269,8 @@ def read_progress(clients: StorageClients, step: StepRef, *, now: datetime | Non
         first_activity_at=min(firsts) if firsts else None,
         last_progress_at=max(lasts) if lasts else None,
         agents_alive=len(alive),
+        agents_failed=len({s.node_id for s in failed}),
+        agent_error=failed[0].exit_reason if failed else "",
         command_exit_code=document.command_exit_code,
     )
 

@@ -162,3 +162,13 @@ def test_evaluate_is_deterministic() -> None:
     first = evaluate(*args, started_at=T0, now=T0 + timedelta(seconds=5))
     again = evaluate(*args, started_at=T0, now=T0 + timedelta(seconds=5))
     assert first == again
+
+
+def test_every_node_giving_up_fails_the_step_but_one_node_does_not() -> None:
+    two_nodes = settings(instance_count=2)
+    one_down = progress(agents_failed=1, agent_error="node 0: init() failed 6 times")
+    assert evaluate(two_nodes, one_down, started_at=T0, now=T0).decision is Decision.CONTINUE
+    all_down = progress(agents_failed=2, agent_error="node 0: init() failed 6 times")
+    verdict = evaluate(two_nodes, all_down, started_at=T0, now=T0)
+    assert verdict.decision is Decision.FAIL
+    assert verdict.reason == "The agents of all 2 nodes gave up. node 0: init() failed 6 times"

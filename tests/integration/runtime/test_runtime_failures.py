@@ -7,10 +7,15 @@ import os
 import signal
 from pathlib import Path
 
+import pytest
+
+from shared.errors import ExecutionError
 from shared.orchestration.contracts import StepFinalize, StepStatus
 from shared.plan import DataType, RetrySettings
 from shared.runtime import phases
+from shared.runtime.agent import run_node
 from shared.runtime.records import read_progress, read_records
+from shared.settings import get_settings
 from shared.storage import StorageClients, work_queue_name
 from tests.helpers import wait_until
 from tests.integration.runtime.stepkit import make_step
@@ -211,7 +216,22 @@ def run(mini_batch):
     assert "ImportError: no module named fancy_model" in step.log("user/error/0/process000.txt")
     progress = read_progress(storage, step.ref)
     assert progress.settled_mini_batches == 0
+    assert progress.agents_failed == 1  # the step fails now (one node), not at the progress timeout
+    assert progress.agent_error == "init() failed 3 times on this node; no worker is left"
     # The work was released, not lost: another agent could take it at once.
     queue = storage.queue_client(work_queue_name(step.ref.run_id, step.ref.job))
     visible = list(queue.peek_messages(max_messages=32))
     assert sum(json.loads(m.content)["end"] - json.loads(m.content)["start"] for m in visible) == 2
+
+
+def test_a_node_that_cannot_be_prepared_reports_why(storage: StorageClients, tmp_path: Path) -> None:
+    step = make_step(
+        storage, tmp_path, "def run(b):\n    return b\n", files=1, program_arguments=["${{inputs.modle}}"]
+    )
+    with pytest.raises(ExecutionError, match="names no input of the job"):
+        run_node(storage, step.ref, 0, workers=1, settings=get_settings())
+    progress = read_progress(storage, step.ref)
+    assert progress.agents_failed == 1
+    assert progress.agent_error.startswith(
+        "node 0 could not prepare the step: program_arguments of job score"
+    )
