@@ -135,6 +135,7 @@ class ResourceMonitor:
         with self.path.open("w", encoding="utf-8", newline="") as handle:
             csv.writer(handle, lineterminator="\n").writerow(PERF_COLUMNS)
         psutil.cpu_percent(None)  # prime the CPU counter
+        self.sample()  # one row at start, then one per interval
         self._thread.start()
 
     def stop(self) -> None:
