@@ -280,8 +280,16 @@ def prepare_submission(
     return Submission(spec_text=text, source=str(spec_path), overrides=rewritten, uploads=uploader.records)
 
 
-def submit_spec(clients: StorageClients, submission: Submission) -> str:
+def submit_spec(
+    clients: StorageClients, submission: Submission, *, metadata: Mapping[str, str] | None = None
+) -> str:
     """Upload the bundled spec to the ``specs`` container (the last upload: it starts the run).
+
+    Args:
+        clients: storage.
+        submission: what :func:`prepare_submission` returned.
+        metadata: extra blob metadata, e.g. the submitter's W3C trace context (``traceparent``), which
+            ingestion continues so the run joins the submitter's trace.
 
     Returns:
         The blob name, ``submitted/<UTC time>-<spec name>-<12 hex>.yml``; unique per content.
@@ -295,7 +303,7 @@ def submit_spec(clients: StorageClients, submission: Submission) -> str:
         "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(submission.source).stem)[:60] or "spec"
     )
     name = f"submitted/{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{stem}-{digest}.yml"
-    metadata: dict[str, str] = {}
+    metadata = dict(metadata or {})
     if submission.overrides:
         encoded = base64.urlsafe_b64encode(payload.encode()).decode()
         if len(encoded) > _MAX_METADATA_BYTES:

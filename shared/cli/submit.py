@@ -90,11 +90,13 @@ def _route(settings: Settings, via: str) -> str:
 def _through_storage(settings: Settings, spec: Path, overrides: dict[str, str]) -> dict[str, Any]:
     from shared.ingest import run_id_for_blob
     from shared.storage import Container, StorageClients
+    from shared.telemetry import inject_trace_context, start_span
     from shared.upload import prepare_submission, submit_spec
 
     clients = StorageClients.from_settings(settings)
-    submission = prepare_submission(clients, spec, overrides, settings=settings)
-    blob = submit_spec(clients, submission)
+    with start_span("fanout.submit", attributes={"fanout.source": str(spec)}):
+        submission = prepare_submission(clients, spec, overrides, settings=settings)
+        blob = submit_spec(clients, submission, metadata=inject_trace_context())
     etag = str(clients.container(Container.SPECS).get_blob_client(blob).get_blob_properties().etag)
     return {
         "run_id": run_id_for_blob(blob, etag),

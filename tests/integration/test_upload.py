@@ -171,6 +171,11 @@ def test_submit_spec_uploads_the_spec_with_its_overrides(storage: StorageClients
 
     plain = submit_spec(storage, Submission(spec_text=text + "#\n", source="p.yml"))
     assert read_spec_overrides(storage, plain) == {}
+    traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    traced = submit_spec(
+        storage, Submission(spec_text=text + "##\n", source="p.yml"), metadata={"traceparent": traceparent}
+    )
+    assert specs.get_blob_client(traced).get_blob_properties().metadata["traceparent"] == traceparent
     assert read_spec_overrides(storage, "submitted/none.yml") == {}
     with pytest.raises(StorageError, match="more than the 7168 that fit in blob metadata"):
         submit_spec(storage, Submission(spec_text=text, source="p.yml", overrides={"x": "y" * 8000}))
