@@ -188,15 +188,17 @@ def finalize_step(clients: StorageClients, finalize: StepFinalize) -> StepResult
         if document is None:
             raise ExecutionError(f"step {step.run_id}/{step.job} has no step document", run_id=step.run_id)
         final = append_row_location(plans[parallel.append_row_to], parallel)
-        target = output_target(step, final, document.total_mini_batches, document.blocks_per_blob)
-        blocks = commit_output(clients, target, records)
-        logs.append_line(
-            clients,
-            step,
-            logs.MASTER_ROLE,
-            f"Committed the rows of {blocks} mini-batches, in mini-batch order, to "
-            f"{final.container}/{final.path}.",
-        )
+        if not document.output_committed:  # a second finalize must not touch the committed output
+            target = output_target(step, final, document.total_mini_batches, document.blocks_per_blob)
+            blocks = commit_output(clients, target, records)
+            update_step_document(clients, step, output_committed=True)
+            logs.append_line(
+                clients,
+                step,
+                logs.MASTER_ROLE,
+                f"Committed the rows of {blocks} mini-batches, in mini-batch order, to "
+                f"{final.container}/{final.path}.",
+            )
     now = datetime.now(UTC)
     result = StepResult(
         step=step,

@@ -164,6 +164,7 @@ class StepDocument(FrozenModel):
     stop_requested: bool = False
     stop_reason: str = ""
     command_exit_code: int | None = None
+    output_committed: bool = Field(default=False, description="append_row_to was committed (finalize ran).")
 
 
 def minibatch_table(clients: StorageClients) -> TableClient:
