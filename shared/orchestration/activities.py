@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.compute.base import AgentState, AgentTask
+from shared.compute.base import AgentState, AgentTask, agents_report
 from shared.errors import FanoutError
 from shared.orchestration import names, run_index
 from shared.orchestration.contracts import (
@@ -26,6 +26,7 @@ from shared.orchestration.contracts import (
     StepFinalize,
     StepRef,
     StepStart,
+    StepStatus,
 )
 from shared.orchestration.decisions import CANCELED_REASON
 from shared.orchestration.dependencies import ActivityDependencies, current
@@ -137,9 +138,27 @@ def stop_agents(deps: ActivityDependencies, payload: Any) -> None:
 
 
 def finalize_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    """Finalize the step; a failed one whose agents failed gets the executor's account of them in its
+    reason (a Batch environment build that broke, a container that could not be pulled, a preempted
+    node...), so ``job_result.txt`` says what the user can act on."""
     from shared.orchestration.finalize import finalize
 
-    return finalize(deps.clients, StepFinalize.model_validate(payload)).model_dump(mode="json")
+    order = StepFinalize.model_validate(payload)
+    if order.status is StepStatus.FAILED:
+        order = _with_agents_report(deps, order)
+    return finalize(deps.clients, order).model_dump(mode="json")
+
+
+def _with_agents_report(deps: ActivityDependencies, order: StepFinalize) -> StepFinalize:
+    try:
+        statuses = deps.executor.status(order.step.run_id, order.step.job)
+    except FanoutError as exc:
+        logger.warning("agents of %s/%s could not be read: %s", order.step.run_id, order.step.job, exc)
+        return order
+    if not any(status.state is AgentState.FAILED for status in statuses):
+        return order
+    reason = f"{order.reason}\n{agents_report(statuses)}" if order.reason else agents_report(statuses)
+    return order.model_copy(update={"reason": reason})
 
 
 def skip_steps(deps: ActivityDependencies, payload: Any) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from shared.compute.base import AgentStatus, AgentTask
+from shared.compute.base import AgentState, AgentStatus, AgentTask
 from shared.errors import ComputeError
 from shared.host.engine import local_engine
 from shared.orchestration import activities, names
@@ -245,3 +245,35 @@ def test_agents_are_not_started_for_a_run_being_canceled(storage: StorageClients
     outcome = Outcome.model_validate(activities.start_agents(_deps(storage), task.model_dump(mode="json")))
     assert outcome.error is not None
     assert outcome.error.kind == "Canceled"
+
+
+class FailedAgentsExecutor(NoExecutor):
+    def status(self, run_id: str, job: str) -> list[AgentStatus]:
+        return [
+            AgentStatus(node_id=0, state=AgentState.SUCCEEDED, exit_code=0),
+            AgentStatus(
+                node_id=1,
+                state=AgentState.FAILED,
+                exit_code=1,
+                detail="the job preparation task (environment build) failed: pip could not install torch",
+            ),
+        ]
+
+
+def test_a_failed_step_says_what_its_agents_went_through(storage: StorageClients) -> None:
+    run_id = _run_id()
+    _save(storage, run_id, _job("j"))
+    deps = ActivityDependencies(clients=storage, executor=FailedAgentsExecutor())
+    order = StepFinalize(step=StepRef(run_id=run_id, job="j"), status=StepStatus.FAILED, reason="no progress")
+    result = StepResult.model_validate(activities.finalize_step(deps, order.model_dump(mode="json")))
+    assert result.reason.splitlines() == [
+        "no progress",
+        "Agents: 1 failed, 1 succeeded.",
+        "  node 1: failed (exit code 1): the job preparation task (environment build) failed: "
+        "pip could not install torch",
+    ]
+    assert "pip could not install torch" in read_text(storage, order.step, "job_result.txt")
+
+    completed = StepFinalize(step=StepRef(run_id=run_id, job="j"), status=StepStatus.CANCELED, reason="x")
+    untouched = StepResult.model_validate(activities.finalize_step(deps, completed.model_dump(mode="json")))
+    assert untouched.reason == "x"
