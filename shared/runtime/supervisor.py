@@ -100,9 +100,11 @@ class Supervisor:
         self.nodelog.main("%s started (pid %d, slot %d%s)", worker.name, worker.pid, slot, gpu)
 
     def replace_dead(self) -> None:
+        """Start a worker in every empty slot, unless ``init()`` failed too often on this node."""
         cap = INIT_FAILURES_PER_WORKER * self.workers
         for slot, worker in list(self.pool.workers.items()):
-            if worker.exited and self.init_failures < cap:
+            starting = sum(1 for w in self.live() if not w.ready)
+            if worker.exited and self.init_failures + starting < cap:
                 self._spawn(slot)
 
     def check_timeouts(self) -> None:
