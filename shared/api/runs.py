@@ -12,6 +12,7 @@ import base64
 import binascii
 import json
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,8 +35,8 @@ from shared.storage import StorageClients
 
 logger = logging.getLogger(__name__)
 
-#: Most rows read to answer one page (the index is scanned; see :func:`list_runs`).
-MAX_SCAN = 100_000
+#: The shape of a newest-first run index key (see ``run_index.ordered_key``).
+_INDEX_KEY = re.compile(r"\d{16}_[^\x00-\x1f]{1,300}")
 NOT_STARTED = "NotStarted"
 RUNNING = "Running"
 
@@ -50,8 +51,9 @@ def run_url(api_base: str, run_id: str) -> str:
 def list_runs(context: ApiContext, request: ListRunsRequest, api_base: str) -> tuple[RunList, int]:
     """A page of runs, newest first, optionally only those with one status.
 
-    The continuation token is opaque to clients: it encodes the (creation time, run id) of the last
-    run on the page, so a page is stable while new runs arrive.
+    The run index keeps a newest-first partition, so a page reads only its own rows. The continuation
+    token is opaque to clients: it wraps the index key of the last run on the page, so a page is stable
+    while new runs arrive.
 
     Raises:
         ApiError: the status is unknown, or the continuation token is malformed.
@@ -60,19 +62,8 @@ def list_runs(context: ApiContext, request: ListRunsRequest, api_base: str) -> t
 
     status = _parse_status(request.status) if request.status else None
     after = _decode_token(request.continuation_token) if request.continuation_token else None
-    entries = run_index.list_runs(context.clients, limit=MAX_SCAN)
-    entries.sort(key=lambda entry: (entry.created_at, entry.run_id), reverse=True)
-    selected = []
-    for entry in entries:
-        if status is not None and entry.status is not status:
-            continue
-        if after is not None and (entry.created_at, entry.run_id) >= after:
-            continue
-        selected.append(entry)
-        if len(selected) > request.limit:
-            break
-    page, more = selected[: request.limit], len(selected) > request.limit
-    token = _encode_token(page[-1]) if more and page else None
+    page, next_key = run_index.list_page(context.clients, limit=request.limit, status=status, after=after)
+    token = _encode_token(next_key) if next_key else None
     return RunList(runs=[_summary(entry, api_base) for entry in page], continuation_token=token), 200
 
 
@@ -97,25 +88,23 @@ def _parse_status(value: str) -> RunStatus:
     raise ApiError(f"query parameter 'status': unknown run status {value!r}; expected one of {allowed}")
 
 
-def _encode_token(entry: RunIndexEntry) -> str:
-    raw = json.dumps([entry.created_at.isoformat(), entry.run_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def _encode_token(key: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"after": key}).encode()).decode().rstrip("=")
 
 
-def _decode_token(token: str) -> tuple[datetime, str]:
+def _decode_token(token: str) -> str:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        created, run_id = json.loads(raw)
-        moment = datetime.fromisoformat(created)
-        if moment.tzinfo is None or not isinstance(run_id, str):
-            raise ValueError("incomplete token")
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
+        key = json.loads(raw)["after"]
+        if not isinstance(key, str) or not _INDEX_KEY.fullmatch(key):
+            raise ValueError("not an index key")
+    except (ValueError, TypeError, KeyError, binascii.Error, UnicodeDecodeError) as exc:
         raise ApiError(
             "query parameter 'continuation_token' is not a token this API issued; pass the "
             "'continuation_token' of the previous page unchanged",
             parameter="continuation_token",
         ) from exc
-    return moment, run_id
+    return key
 
 
 # --- show ----------------------------------------------------------------------------------------

@@ -4,7 +4,14 @@
 through the ``set_run_status`` activity when it starts and when it ends; the HTTP API and the CLI list
 and show runs from it. This module is the only one that knows the row's shape.
 
-Row: ``PartitionKey = "run"``, ``RowKey = <run id>``; fields below (:class:`RunIndexEntry`).
+Each run has two rows with the same fields (:class:`RunIndexEntry`):
+
+- ``PartitionKey = "run"``, ``RowKey = <run id>`` — looked up by id;
+- ``PartitionKey = "newest"``, ``RowKey = <inverted creation time>_<run id>`` — Table storage returns rows
+  in RowKey order, so this partition lists runs newest first, a page at a time, filtered by status on the
+  server (``GET /api/runs``), without reading the whole index.
+
+Both are written on insert and merged on every status change.
 """
 
 from __future__ import annotations
@@ -26,6 +33,9 @@ from shared.storage import StorageClients, Table
 logger = logging.getLogger(__name__)
 
 PARTITION = "run"
+BY_TIME = "newest"
+#: Larger than any creation time in milliseconds since 1970 (year 33658): inverted keys stay positive.
+_TIME_SPAN_MS = 10**15
 
 
 class RunIndexEntry(FrozenModel):
@@ -54,12 +64,20 @@ def entry_for(plan: RunPlan, now: datetime | None = None) -> RunIndexEntry:
 
 
 def add_run(clients: StorageClients, entry: RunIndexEntry) -> bool:
-    """Insert the row; False (and nothing changed) when the run is already indexed."""
+    """Insert the rows; False (and nothing changed) when the run is already indexed."""
+    table = _table(clients)
     try:
-        _table(clients).create_entity(_to_entity(entry))
+        table.create_entity(_to_entity(entry))
     except ResourceExistsError:
         return False
+    table.upsert_entity(_to_entity(entry, ordered=True))
     return True
+
+
+def ordered_key(entry: RunIndexEntry) -> str:
+    """The RowKey of the run's row in the newest-first partition."""
+    created_ms = int(entry.created_at.timestamp() * 1000)
+    return f"{_TIME_SPAN_MS - created_ms:016d}_{entry.run_id}"
 
 
 def set_status(clients: StorageClients, run_id: str, status: RunStatus, reason: str = "") -> None:
@@ -81,7 +99,11 @@ def set_status(clients: StorageClients, run_id: str, status: RunStatus, reason: 
         entity["created_at"] = now
     if reason or status.is_terminal:
         entity["reason"] = reason
-    _table(clients).upsert_entity(entity, mode=UpdateMode.MERGE)
+    table = _table(clients)
+    table.upsert_entity(entity, mode=UpdateMode.MERGE)
+    merged = find_run(clients, run_id)
+    if merged is not None:
+        table.upsert_entity(_to_entity(merged, ordered=True))
 
 
 def find_run(clients: StorageClients, run_id: str) -> RunIndexEntry | None:
@@ -102,23 +124,48 @@ def get_run(clients: StorageClients, run_id: str) -> RunIndexEntry:
 
 def list_runs(clients: StorageClients, limit: int = 50) -> list[RunIndexEntry]:
     """The newest ``limit`` runs, newest first."""
-    entries = []
-    for entity in _table(clients).query_entities(f"PartitionKey eq '{PARTITION}'"):
+    return list_page(clients, limit=limit)[0]
+
+
+def list_page(
+    clients: StorageClients, *, limit: int, status: RunStatus | None = None, after: str | None = None
+) -> tuple[list[RunIndexEntry], str | None]:
+    """One page of runs, newest first: at most ``limit`` rows after the key ``after``.
+
+    Returns the rows and the key to pass as ``after`` for the next page (None on the last page). Only
+    the rows of this page (and one more, to know whether there is a next page) are read.
+    """
+    query = f"PartitionKey eq '{BY_TIME}'"
+    parameters: dict[str, Any] = {}
+    if after is not None:
+        query += " and RowKey gt @after"
+        parameters["after"] = after
+    if status is not None:
+        query += " and status eq @status"
+        parameters["status"] = status.value
+    entries: list[tuple[str, RunIndexEntry]] = []
+    rows = _table(clients).query_entities(query, parameters=parameters, results_per_page=min(limit + 1, 1000))
+    for entity in rows:
         try:
-            entries.append(_from_entity(entity))
+            entries.append((str(entity["RowKey"]), _from_entity(entity)))
         except ValidationError as exc:  # one bad row must not hide every run
             logger.warning("skipping malformed run index row %s: %s", entity.get("RowKey"), exc)
-    entries.sort(key=lambda entry: entry.created_at, reverse=True)
-    return entries[:limit]
+        if len(entries) > limit:
+            break
+    page = entries[:limit]
+    next_key = page[-1][0] if len(entries) > limit and page else None
+    return [entry for _, entry in page], next_key
 
 
 def _table(clients: StorageClients) -> Any:
     return clients.table.get_table_client(Table.RUNS.value)
 
 
-def _to_entity(entry: RunIndexEntry) -> dict[str, Any]:
+def _to_entity(entry: RunIndexEntry, *, ordered: bool = False) -> dict[str, Any]:
     data = entry.model_dump(mode="python")
     data["status"] = entry.status.value
+    if ordered:
+        return {"PartitionKey": BY_TIME, "RowKey": ordered_key(entry), **data}
     return {"PartitionKey": PARTITION, "RowKey": entry.run_id, **data}
 
 

@@ -63,9 +63,33 @@ def test_a_status_for_a_run_without_a_row_makes_a_whole_row(storage: StorageClie
 
 def test_a_malformed_row_does_not_hide_the_others(storage: StorageClients) -> None:
     table = storage.table.get_table_client(Table.RUNS.value)
-    table.upsert_entity({"PartitionKey": run_index.PARTITION, "RowKey": "idx-broken", "status": "Weird"})
+    broken_key = "9" * 16 + "_idx-broken"  # sorts last: listed after every real run
+    table.upsert_entity({"PartitionKey": run_index.BY_TIME, "RowKey": broken_key, "status": "Weird"})
     run_index.add_run(storage, run_index.entry_for(_plan("idx-fine")))
-    listed = {entry.run_id for entry in run_index.list_runs(storage, limit=1000)}
+    listed = {entry.run_id for entry in run_index.list_runs(storage, limit=100_000)}
     assert "idx-fine" in listed
     assert "idx-broken" not in listed
-    table.delete_entity(run_index.PARTITION, "idx-broken")
+    table.delete_entity(run_index.BY_TIME, broken_key)
+
+
+def test_pages_read_only_their_rows_filter_by_status_and_continue_where_they_stopped(
+    storage: StorageClients,
+) -> None:
+    base = datetime(2031, 1, 1, tzinfo=UTC)  # newer than every other test's runs
+    ids = [f"idx-page-{n}" for n in range(5)]
+    for offset, run_id in enumerate(ids):
+        run_index.add_run(storage, run_index.entry_for(_plan(run_id), now=base + timedelta(minutes=offset)))
+    run_index.set_status(storage, "idx-page-3", RunStatus.FAILED, "broken")
+    run_index.set_status(storage, "idx-page-1", RunStatus.FAILED, "broken")
+
+    first, after = run_index.list_page(storage, limit=2)
+    assert [e.run_id for e in first] == ["idx-page-4", "idx-page-3"]
+    assert first[1].status is RunStatus.FAILED  # the ordered row follows status changes
+    second, after = run_index.list_page(storage, limit=2, after=after)
+    assert [e.run_id for e in second] == ["idx-page-2", "idx-page-1"]
+    assert after is not None
+
+    failed, after = run_index.list_page(storage, limit=2, status=RunStatus.FAILED)
+    assert [e.run_id for e in failed] == ["idx-page-3", "idx-page-1"]
+    more, _ = run_index.list_page(storage, limit=100, status=RunStatus.FAILED, after=after)
+    assert not {e.run_id for e in more} & set(ids)

@@ -14,7 +14,7 @@ from shared.api.pipelines import parse_submit_request
 from shared.api.runs import _decode_token, _encode_token, _parse_status, estimate_seconds_left
 from shared.errors import ApiError
 from shared.orchestration.contracts import RunStatus, StepProgress, StepRef
-from shared.orchestration.run_index import RunIndexEntry
+from shared.orchestration.run_index import RunIndexEntry, ordered_key
 
 SPEC = "type: pipeline\njobs: {}\n"
 
@@ -144,10 +144,10 @@ def _entry(run_id: str, created: datetime) -> RunIndexEntry:
 
 
 def test_paging_tokens_round_trip_and_reject_junk() -> None:
-    created = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
-    token = _encode_token(_entry("run-1", created))
-    assert _decode_token(token) == (created, "run-1")
-    for junk in ["not-base64!", "e30", "WzEsMl0", token[:-3]]:
+    key = ordered_key(_entry("run-1", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)))
+    token = _encode_token(key)
+    assert _decode_token(token) == key
+    for junk in ["not-base64!", "e30", "WzEsMl0", token[:-3], _encode_token("run-1' or 1 eq 1")]:
         with pytest.raises(ApiError, match="continuation_token"):
             _decode_token(junk)
 
