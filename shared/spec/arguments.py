@@ -13,7 +13,10 @@ Both strings are rendered in the job's own context:
 substituted, so a value with spaces stays one argument. The runtime flags of a parallel job
 (``--error_threshold`` ...) are then read from the tokens into typed settings; the tokens are kept, so
 the entry script sees them too, as in Azure ML. Unknown flags reach the script unchanged; one that
-looks like a misspelt runtime flag (the seed's ``--resource_monitor_interva``) gets a warning.
+looks like a misspelt runtime flag (the seed's ``--resource_monitor_interva``) gets a warning, and so
+does an Azure ML runtime name Fanout does not read there (``--mini_batch_size``: see
+:mod:`shared.spec.script_flags`) and a first argument that is not a flag (v1 rejected both; Fanout
+warns, because the script still receives them and a v2 spec may rely on that).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from shared.plan import AppendRowFormat, DataInput
 from shared.spec.bindings import OPTIONAL_BLOCK_RE, Expr, find_expressions, substitute
 from shared.spec.issues import Issues, Position, Where, suggest
 from shared.spec.pipeline_io import PipelineInput
+from shared.spec.script_flags import RESERVED_FLAGS
 from shared.spec.values import Value
 
 
@@ -252,6 +256,14 @@ def parse_runtime_flags(tokens: list[str], where: Where, issues: Issues) -> dict
     settings: dict[str, Any] = {}
     seen: dict[str, str] = {}
     start = cursor = where.source.position(where.path)
+    if tokens and not tokens[0].startswith("-"):
+        issues.warn(
+            where,
+            f"the first argument {tokens[0]!r} is not a flag: Azure ML v1 rejected such arguments; "
+            "Fanout passes it to the entry script as written",
+            "arguments that start with a flag: --<name> <value>",
+            at=where.source.find(start, tokens[0]) or start,
+        )
     index = 0
     while index < len(tokens):
         token = tokens[index]
@@ -266,6 +278,15 @@ def parse_runtime_flags(tokens: list[str], where: Where, issues: Issues) -> dict
         if flag in IGNORED_FLAGS:
             issues.warn(
                 where, f"{flag} is accepted but ignored by Fanout (it still reaches the script)", at=at
+            )
+            continue
+        if flag in RESERVED_FLAGS:
+            issues.warn(
+                where,
+                f"{flag} in program_arguments has no effect on the job: Fanout does not read it there "
+                "(the entry script still receives it)",
+                RESERVED_FLAGS[flag],
+                at=at,
             )
             continue
         if flag not in RUNTIME_FLAGS:

@@ -8,6 +8,8 @@ Decisions where Azure ML is ambiguous (documented in ``docs/spec.md``):
 - ``mini_batch_size`` omitted: None in the plan — 10 files per mini-batch for file inputs, 1 MiB for
   tabular inputs (Azure ML's v1/v2 SDK defaults, not the YAML reference's "1").
 - ``task.type: function`` and ``task.args`` (older Azure ML spellings) are accepted with a warning.
+- The entry script also receives Fanout's runtime flags (``--logging_level`` ...), appended to
+  ``program_arguments`` unless the user wrote the same flag (:mod:`shared.spec.script_flags`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from shared.spec.job_settings import resolve_setting
 from shared.spec.minibatch import parse_mini_batch_size, parse_partition_keys_text
 from shared.spec.pipeline_io import PipelineInput
 from shared.spec.schema import TaskSpec
+from shared.spec.script_flags import with_script_flags
 from shared.spec.values import Value
 
 
@@ -120,6 +123,7 @@ class _Freezer:
                 self.job.where, f"invalid parallel settings: {exc.errors()[0]['msg']}", "docs/spec.md"
             )
             return None
+        settings = with_script_flags(settings)
         return FrozenParallel(settings, code, environment, settings.instance_count)
 
     def code_and_environment(

@@ -114,6 +114,15 @@ def test_iris_plan() -> None:
             "20",
             "--append_row_dataframe_header",
             "True",
+            # Fanout's runtime flags, after the user's (§9.20); --error_threshold was written above.
+            "--logging_level",
+            "DEBUG",
+            "--mini_batch_size",
+            "1024",
+            "--run_invocation_timeout",
+            "60",
+            "--run_max_try",
+            "3",
         ],
         mini_batch_size=1024,
         instance_count=2,
@@ -158,7 +167,11 @@ def test_file_list_plan() -> None:
     settings = job.parallel
     assert settings is not None
     assert settings.mini_batch_size == 5
-    assert settings.program_arguments == ["--decimals", "2", "--error_threshold", "3"]
+    assert settings.program_arguments == [
+        "--decimals", "2", "--error_threshold", "3",
+        "--logging_level", "INFO", "--mini_batch_size", "5", "--run_invocation_timeout", "30",
+        "--run_max_try", "2",
+    ]  # fmt: skip
     assert settings.error_threshold == 3
     # The job's overrides win over the component's settings; the rest comes from the component.
     assert settings.mini_batch_error_threshold == 2
@@ -182,6 +195,8 @@ def test_sales_plan() -> None:
     assert settings.program_arguments == [
         "--target_col", "Quantity", "--feature_cols", "Price,Advert",
         "--model_folder", "${{outputs.model_folder}}", "--append_row_format", "csv",
+        "--logging_level", "INFO", "--error_threshold", "-1", "--run_invocation_timeout", "120",
+        "--run_max_try", "3",
     ]  # fmt: skip
     assert job.inputs["data_source"] == DataInput(
         type=DataType.MLTABLE, mode=InputMode.DIRECT, source=LocalData(path=str(SALES / "data" / "sales"))

@@ -38,6 +38,13 @@ def parallel_spec(
     )
 
 
+#: What Fanout appends to program_arguments for the spec above at its defaults (§9.20).
+DEFAULT_SCRIPT_FLAGS = [
+    "--logging_level", "INFO", "--error_threshold", "-1", "--run_invocation_timeout", "60",
+    "--run_max_try", "3",
+]  # fmt: skip
+
+
 def settings_of(write_spec: SpecWriter, **extra: str) -> tuple[ParallelSettings, list[str]]:
     plan = compile_ok(write_spec(parallel_spec(**extra)))
     settings = plan.job("score").parallel
@@ -88,7 +95,13 @@ def test_every_runtime_flag_is_parsed_and_kept(write_spec: SpecWriter) -> None:
     assert settings.append_row_file_name == "scores.csv"
     assert settings.append_row_format is AppendRowFormat.JSONL
     assert settings.program_arguments[0] == "--error_threshold=7"
-    assert settings.program_arguments[-2:] == ["--mine", "1"]
+    assert settings.program_arguments[-8:] == [
+        "--mine", "1",
+        # --error_threshold is the user's, so Fanout does not add its own.
+        "--logging_level", "INFO", "--run_invocation_timeout", "60", "--run_max_try", "3",
+    ]  # fmt: skip
+    assert settings.program_arguments.count("--error_threshold=7") == 1
+    assert "--error_threshold" not in settings.program_arguments
 
 
 def test_misspelt_and_ignored_flags_warn_and_reach_the_script(write_spec: SpecWriter) -> None:
@@ -104,6 +117,7 @@ def test_misspelt_and_ignored_flags_warn_and_reach_the_script(write_spec: SpecWr
         "run",
         "--model_name",
         "m",
+        *DEFAULT_SCRIPT_FLAGS,
     ]
     assert len(warnings) == 2
     assert "--error_treshold is not a runtime flag (did you mean --error_threshold?)" in warnings[0]
@@ -207,6 +221,7 @@ def test_program_arguments_substitute_literals_and_keep_data_placeholders(write_
     assert settings.program_arguments == [
         "--data", "${{inputs.data}}", "--rate", "0.5", "--flag", "True",
         "--label", "two words", "--out", "${{outputs.result}}", "--quoted", "a b",
+        *DEFAULT_SCRIPT_FLAGS,
     ]  # fmt: skip
 
 
@@ -240,7 +255,7 @@ def test_optional_blocks_in_program_arguments(write_spec: SpecWriter) -> None:
     )
     settings = compile_ok(path).job("score").parallel
     assert settings is not None
-    assert settings.program_arguments == ["--a", "1", "--depth", "3", "--b", "2"]
+    assert settings.program_arguments == ["--a", "1", "--depth", "3", "--b", "2", *DEFAULT_SCRIPT_FLAGS]
 
 
 def test_data_pipeline_input_in_arguments_must_be_bound_first(write_spec: SpecWriter) -> None:
@@ -260,7 +275,7 @@ def test_older_spellings_are_accepted_with_warnings(write_spec: SpecWriter) -> N
     plan = compile_ok(path)
     settings = plan.job("score").parallel
     assert settings is not None
-    assert settings.program_arguments == ["--x", "1"]
+    assert settings.program_arguments == ["--x", "1", *DEFAULT_SCRIPT_FLAGS]
     assert [w.split(": ", 2)[1:] for w in plan.warnings] == [
         ["jobs.score.task.type", "task type 'function' is an older spelling of 'run_function'"],
         ["jobs.score.task.args", "'args' is an older name of 'program_arguments'"],

@@ -40,7 +40,11 @@ def test_single_job_of_the_seed_compiles(tmp_path: Path) -> None:
     assert settings.mini_batch_error_threshold == 5
     assert settings.error_threshold == -1
     assert (settings.retry.max_retries, settings.retry.timeout) == (2, 60)
-    assert settings.program_arguments == []
+    # No arguments were written: the script sees Fanout's runtime flags only (§9.20).
+    assert settings.program_arguments == [
+        "--logging_level", "DEBUG", "--mini_batch_size", "10240", "--error_threshold", "-1",
+        "--run_invocation_timeout", "60", "--run_max_try", "3",
+    ]  # fmt: skip
     assert settings.append_row_to is None
     seed = tmp_path / "seed"
     assert job.inputs["input_data"] == DataInput(
@@ -88,6 +92,9 @@ def test_job_with_runtime_flags_and_the_full_pipeline_compile(tmp_path: Path, na
         "--first_task_creation_timeout", "600",
         "--copy_logs_to_parent", "True",
         "--resource_monitor_interva", "20",
+        # Fanout's runtime flags the arguments do not name (--error_threshold is the user's).
+        "--logging_level", "DEBUG", "--mini_batch_size", "10240", "--run_invocation_timeout", "60",
+        "--run_max_try", "3",
     ]  # fmt: skip
     assert settings.append_row_to == "job_output_file"
     assert len(plan.warnings) == 1
