@@ -30,20 +30,28 @@ def _bindings(function: Any) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _durable_functions() -> set[str]:
-    """Orchestrators and activities (registered by the orchestration blueprints, when present)."""
-    return {
-        name
-        for name, function in _functions().items()
-        if function.get_trigger().get_dict_repr()["type"] in {"orchestrationTrigger", "activityTrigger"}
-    }
-
-
 def test_the_exact_set_of_functions() -> None:
-    durable = _durable_functions()
+    durable = set(names.ORCHESTRATORS) | set(names.ACTIVITIES)
+    assert len(names.ORCHESTRATORS) == 2
+    assert len(names.ACTIVITIES) >= 10
     assert set(_functions()) == HTTP_FUNCTIONS | TRIGGER_FUNCTIONS | durable
-    if durable:  # the orchestration blueprints register every orchestrator and activity by name
-        assert durable == set(names.ORCHESTRATORS) | set(names.ACTIVITIES)
+
+
+def test_orchestrators_and_activities_are_registered_by_name_with_their_triggers() -> None:
+    functions = _functions()
+    for name in names.ORCHESTRATORS:
+        assert _bindings(functions[name]) == {
+            "context": {
+                "direction": 0,
+                "type": "orchestrationTrigger",
+                "name": "context",
+                "orchestration": name,
+            }
+        }, name
+    for name in names.ACTIVITIES:
+        assert _bindings(functions[name]) == {
+            "payload": {"direction": 0, "type": "activityTrigger", "name": "payload", "activity": name}
+        }, name
 
 
 def test_http_functions_match_the_route_table_and_need_the_function_key() -> None:
