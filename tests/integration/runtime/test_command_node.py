@@ -129,13 +129,15 @@ def test_a_failing_command_keeps_outputs_folder_but_not_named_outputs(
 
 
 def test_limits_timeout_kills_the_command(storage: StorageClients, tmp_path: Path) -> None:
-    plan, definition = _setup(storage, tmp_path, "echo started; sleep 60", timeout=1)
+    plan, definition = _setup(storage, tmp_path, "echo started; sleep 60; echo finished", timeout=1)
     assert run_command_node(storage, plan, definition, 0) == TIMEOUT_EXIT_CODE
     outcome = CommandOutcome.model_validate_json(
         _blob(storage, "runs", command_outcome_path(definition.step))
     )
     assert "exceeded limits.timeout (1 seconds)" in outcome.reason
-    assert (outcome.finished_at - outcome.started_at).total_seconds() < 30
+    log = read_text(storage, definition.step, "user_logs/std_log.txt")
+    assert "started" in log
+    assert "finished" not in log  # killed inside the sleep, not after it
     take_events(storage, definition.step.run_id)
 
 
