@@ -3,7 +3,7 @@
 A function turns the ``func.HttpRequest`` into an :class:`~shared.api.http.ApiRequest`, dispatches it to
 its route (:data:`shared.api.app.ROUTES`) and turns the answer into a ``func.HttpResponse``. Every route
 needs the function key (``func.AuthLevel.FUNCTION``). Routes that talk to the durable engine (submit,
-cancel) also get the durable client binding and run their handler in a worker thread.
+cancel, resume) also get the durable client binding and run their handler in a worker thread.
 """
 
 from __future__ import annotations
@@ -86,6 +86,13 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
 @bp.durable_client_input(client_name=CLIENT_ARG)
 async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     return await respond_with_client("cancel_run", req, client)
+
+
+@bp.function_name("resume_run")
+@bp.route(route="runs/{run_id}/resume", methods=["POST"], auth_level=_AUTH)
+@bp.durable_client_input(client_name=CLIENT_ARG)
+async def resume_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    return await respond_with_client("resume_run", req, client)
 
 
 @bp.function_name("read_logs")

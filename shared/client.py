@@ -1,4 +1,5 @@
-"""A small client of Fanout's HTTP API, for the CLI (``submit``, ``status``, ``logs``, ``cancel``).
+"""A small client of Fanout's HTTP API, for the CLI (``submit``, ``status``, ``logs``, ``cancel``,
+``resume``).
 
 It talks to a deployed Function App or ``fanout serve`` (``FANOUT_API_URL`` + ``FANOUT_API_KEY``), or —
 with only storage configured — answers in this process with the same route handlers over the storage
@@ -180,6 +181,10 @@ class FanoutClient:
 
     def cancel(self, run_id: str) -> dict[str, Any]:
         return self._json("POST", f"/runs/{run_id}/cancel")
+
+    def resume(self, run_id: str) -> dict[str, Any]:
+        """POST /api/runs/{id}/resume: the new run (``run_id``) that resumes ``run_id``."""
+        return self._json("POST", f"/runs/{run_id}/resume")
 
     def log_files(self, run_id: str, job: str) -> list[dict[str, Any]]:
         files: list[dict[str, Any]] = self._json("GET", f"/runs/{run_id}/logs/{job}/")["files"]

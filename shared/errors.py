@@ -18,7 +18,9 @@ print a sentence a user can act on and return the fields as JSON.
     │   └── ComputeError        an executor (local processes, Azure Batch) failed
     ├── OrchestrationError      the durable orchestration could not proceed
     └── ApiError                the HTTP API (or a client of it) answered with an error
-        └── NotFoundError       a run, job, log or asset does not exist
+        ├── NotFoundError       a run, job, log or asset does not exist
+        └── ConflictError       the request does not fit the resource's state (resuming a run that did
+                                not fail, say)
 
 Rules: raise the most specific class; never ``except Exception`` without re-raising or recording the
 error; never a bare ``except:``.
@@ -163,3 +165,10 @@ class NotFoundError(ApiError):
 
     def __init__(self, message: str, **context: Any) -> None:
         super().__init__(message, status=404, **context)
+
+
+class ConflictError(ApiError):
+    """The request does not fit the state of what it names (HTTP 409), e.g. resuming a completed run."""
+
+    def __init__(self, message: str, **context: Any) -> None:
+        super().__init__(message, status=409, **context)

@@ -271,6 +271,11 @@ class RunPlan(FrozenModel):
         description="W3C trace context of the run's root span ({'traceparent': ...}), set at submit; "
         "orchestration, agents and mini-batch spans continue this trace (see shared.telemetry).",
     )
+    resumed_from: str | None = Field(
+        default=None,
+        description="The failed or canceled run this run resumes: its finished jobs and mini-batches "
+        "are kept, not run again (shared.orchestration.resume).",
+    )
 
     def job(self, name: str) -> JobPlan:
         """The job called ``name``. Raises KeyError when there is none."""

@@ -145,6 +145,12 @@ class Settings(BaseSettings):
     step_poll_max_seconds: float = Field(
         default=30.0, gt=0, description="Longest wait between reads (the wait grows up to it)."
     )
+    output_md5_max_bytes: int = Field(
+        default=4 * 1024**3,
+        ge=0,
+        description="append_row_to outputs up to this size get a Content-MD5 when committed (finalize "
+        "reads the blob once to compute it); larger ones get none (0: never).",
+    )
 
     # --- telemetry -----------------------------------------------------------------------------
     telemetry: TelemetryExporter | None = Field(

@@ -48,6 +48,7 @@ var appSettings = [
   { name: 'FANOUT_TASK_HUB', value: taskHub }
   { name: 'FANOUT_STEP_POLL_SECONDS', value: '15' }
   { name: 'FANOUT_STEP_POLL_MAX_SECONDS', value: '120' }
+  { name: 'FANOUT_OUTPUT_MD5_MAX_BYTES', value: '4294967296' }
   { name: 'FANOUT_TELEMETRY', value: 'azure_monitor' }
 ]
 

@@ -17,6 +17,7 @@ from shared.api.models import (
     LogListing,
     LogsRequest,
     NoParameters,
+    ResumeAccepted,
     RunDetail,
     RunList,
     RunRequest,
@@ -68,6 +69,11 @@ def _get_run(context: ApiContext, request: ApiRequest) -> ApiResponse:
 def _cancel_run(context: ApiContext, request: ApiRequest) -> ApiResponse:
     answer, status = runs.cancel_run(context, parse_parameters(RunRequest, request), request.api_base)
     return json_response(answer, status, headers={"Location": answer.status_url})
+
+
+def _resume_run(context: ApiContext, request: ApiRequest) -> ApiResponse:
+    answer, status = runs.resume_run(context, parse_parameters(RunRequest, request), request.api_base)
+    return json_response(answer, status, headers={"Location": answer.status_url, "Retry-After": "5"})
 
 
 def _read_logs(context: ApiContext, request: ApiRequest) -> ApiResponse:
@@ -141,6 +147,20 @@ ROUTES: list[Route] = [
             202: ("Cancellation requested.", CancelAccepted),
             404: _NOT_FOUND,
             409: ("The run has already ended.", None),
+        },
+        needs_durable=True,
+    ),
+    Route(
+        name="resume_run",
+        method="POST",
+        template="runs/{run_id}/resume",
+        handler=_resume_run,
+        summary="Resume a failed or canceled run: a new run that keeps its finished jobs and mini-batches.",
+        parameters=RunRequest,
+        responses={
+            202: ("A new run was started; it resumes this one.", ResumeAccepted),
+            404: _NOT_FOUND,
+            409: ("The run has not failed or been canceled, or is being resumed already.", None),
         },
         needs_durable=True,
     ),

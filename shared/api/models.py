@@ -123,6 +123,7 @@ class RunSummary(FrozenModel):
     updated_at: datetime | None = Field(default=None, description="Last status change (UTC).")
     source: str = Field(default="", description="Where the spec came from (file or blob name).")
     url: str = Field(description="The run's status URL.")
+    resumed_from: str | None = Field(default=None, description="The run this run resumes, if any.")
 
 
 class RunList(FrozenModel):
@@ -158,6 +159,11 @@ class JobStatusBody(FrozenModel):
     eta_seconds: float | None = Field(
         default=None, description="Estimated seconds left, from the pace so far."
     )
+    mini_batches_carried: int = Field(
+        default=0,
+        description="Of the succeeded mini-batches, those carried over from the run this run resumes "
+        "(not run again).",
+    )
     reused_from: str | None = Field(default=None, description="Run whose outputs were reused.")
     outputs: dict[str, Link] = Field(default_factory=dict, description="Where each output is.")
     logs: Link | None = Field(default=None, description="The job's log tree.")
@@ -176,9 +182,13 @@ class RunDetail(FrozenModel):
     created_at: datetime | None = Field(default=None, description="Submission time (UTC).")
     updated_at: datetime | None = Field(default=None, description="Last status change (UTC).")
     error: str | None = Field(default=None, description="Why the run failed, when it did.")
+    resumed_from: str | None = Field(
+        default=None, description="The failed or canceled run this run resumes (its finished work is kept)."
+    )
+    resumed_by: str | None = Field(default=None, description="The latest run started to resume this one.")
     jobs: list[JobStatusBody] = Field(description="Every job, in the pipeline's topological order.")
     warnings: list[str] = Field(default_factory=list, description="Validation warnings of the spec.")
-    links: dict[str, str] = Field(default_factory=dict, description="'self', 'cancel', 'logs'.")
+    links: dict[str, str] = Field(default_factory=dict, description="'self', 'cancel', 'resume', 'logs'.")
 
 
 class CancelAccepted(FrozenModel):
@@ -187,6 +197,16 @@ class CancelAccepted(FrozenModel):
     run_id: str = Field(description="The run id.")
     status: str = Field(description="CancelRequested, or the final status when the run had already ended.")
     status_url: str = Field(description="GET this to follow the cancellation.")
+
+
+class ResumeAccepted(FrozenModel):
+    """202 answer of ``POST /api/runs/{run_id}/resume``: the new run that resumes the failed one."""
+
+    run_id: str = Field(description="Id of the new run.")
+    resumed_from: str = Field(description="The run it resumes.")
+    status: str = Field(description="The new run's status right after it was started.")
+    status_url: str = Field(description="GET this for the new run's status and progress.")
+    cancel_url: str = Field(description="POST here to cancel the new run.")
 
 
 # --- logs ------------------------------------------------------------------------------------------

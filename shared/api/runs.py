@@ -1,9 +1,10 @@
-"""Run handlers: list runs, show one run with per-job progress, cancel a run.
+"""Run handlers: list runs, show one run with per-job progress, cancel a run, resume a run.
 
 A run's status comes from the run index (:mod:`shared.orchestration.run_index`); its jobs from the
 frozen plan (``run.json``); each job's state from what the step wrote: ``result.json`` once it ended,
 ``step.json`` once it started, and the live tallies (:func:`shared.runtime.read_progress`) while it
-runs. Nothing here waits on the durable engine except cancel, which raises the run's cancel event.
+runs. Nothing here waits on the durable engine except cancel, which raises the run's cancel event,
+and resume, which starts a new run (``shared.orchestration.resume``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from shared.api.models import (
     JobStatusBody,
     Link,
     ListRunsRequest,
+    ResumeAccepted,
     RunDetail,
     RunList,
     RunRequest,
@@ -77,6 +79,7 @@ def _summary(entry: RunIndexEntry, api_base: str) -> RunSummary:
         updated_at=entry.updated_at,
         source=entry.source,
         url=run_url(api_base, entry.run_id),
+        resumed_from=entry.resumed_from or None,
     )
 
 
@@ -134,9 +137,11 @@ def get_run(context: ApiContext, request: RunRequest, api_base: str) -> tuple[Ru
         created_at=entry.created_at,
         updated_at=entry.updated_at,
         error=entry.reason or None if entry.status is RunStatus.FAILED else None,
+        resumed_from=plan.resumed_from,
+        resumed_by=entry.resumed_by or None,
         jobs=jobs,
         warnings=plan.warnings,
-        links={"self": url, "cancel": f"{url}/cancel", "logs": f"{url}/logs/"},
+        links={"self": url, "cancel": f"{url}/cancel", "resume": f"{url}/resume", "logs": f"{url}/logs/"},
     )
     return detail, 200
 
@@ -200,6 +205,7 @@ def _body(
             "mini_batches_failed": progress.failed_mini_batches,
             "items_succeeded": progress.items_succeeded,
             "items_failed": progress.items_failed,
+            "mini_batches_carried": progress.carried_mini_batches,
             "eta_seconds": estimate_seconds_left(progress) if status == RUNNING else None,
         }
     return JobStatusBody(
@@ -224,14 +230,17 @@ def _blob_link(clients: StorageClients, location: BlobData) -> Link:
 def estimate_seconds_left(progress: StepProgress, now: datetime | None = None) -> float | None:
     """Seconds until every mini-batch has settled, at the pace since the first one was picked up.
 
-    None while nothing has settled yet, or when the total is not known.
+    None while nothing has settled yet, or when the total is not known. Mini-batches a resume carried
+    over settled before this run began: they are not part of its pace.
     """
-    settled = progress.settled_mini_batches
-    if not progress.dispatched or settled <= 0 or progress.first_activity_at is None:
+    remaining = max(progress.total_mini_batches - progress.settled_mini_batches, 0)
+    settled = progress.settled_mini_batches - progress.carried_mini_batches
+    if not progress.dispatched:
         return None
-    remaining = max(progress.total_mini_batches - settled, 0)
     if remaining == 0:
         return 0.0
+    if settled <= 0 or progress.first_activity_at is None:
+        return None
     elapsed = ((now or datetime.now(UTC)) - progress.first_activity_at).total_seconds()
     if elapsed <= 0:
         return None
@@ -276,6 +285,33 @@ def cancel_run(context: ApiContext, request: RunRequest, api_base: str) -> tuple
         run_id=request.run_id,
         status=RunStatus.CANCEL_REQUESTED.value,
         status_url=run_url(api_base, request.run_id),
+    )
+    return answer, 202
+
+
+# --- resume --------------------------------------------------------------------------------------
+
+
+def resume_run(context: ApiContext, request: RunRequest, api_base: str) -> tuple[ResumeAccepted, int]:
+    """Start a new run that resumes a failed or canceled one, keeping its finished work.
+
+    Raises:
+        NotFoundError: no run has this id.
+        ConflictError: 409 when the run has not failed or been canceled, or is being resumed already.
+    """
+    from shared.orchestration.resume import resume_run as start_resume
+    from shared.telemetry import inject_trace_context
+
+    plan = start_resume(
+        context.clients, context.require_durable(), request.run_id, trace=inject_trace_context()
+    )
+    url = run_url(api_base, plan.run_id)
+    answer = ResumeAccepted(
+        run_id=plan.run_id,
+        resumed_from=request.run_id,
+        status=RunStatus.QUEUED.value,
+        status_url=url,
+        cancel_url=f"{url}/cancel",
     )
     return answer, 202
 

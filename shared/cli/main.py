@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "run": "shared.cli.run:run",
     "cancel": "shared.cli.cancel:cancel",
     "logs": "shared.cli.logs:logs",
+    "resume": "shared.cli.resume:resume",
     "serve": "shared.cli.serve:serve",
     "status": "shared.cli.status:status",
     "submit": "shared.cli.submit:submit",

@@ -148,6 +148,15 @@ def submit(
     return plan
 
 
+def drive_plan(
+    clients: StorageClients, plan: RunPlan, settings: Settings, console: Console
+) -> PipelineResult:
+    """Run a frozen plan to its end in this process (step 3) and print how each job ended (step 4)."""
+    result = _drive(clients, plan, settings, console)
+    _report(clients, result, console)
+    return result
+
+
 def _drive(clients: StorageClients, plan: RunPlan, settings: Settings, console: Console) -> PipelineResult:
     from shared.compute import get_executor
     from shared.host.engine import local_engine

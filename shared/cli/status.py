@@ -57,6 +57,10 @@ def format_run(detail: dict[str, Any]) -> str:
         lines.append(f"  name: {detail['display_name']}")
     if detail.get("error"):
         lines.append(f"  error: {detail['error']}")
+    if detail.get("resumed_from"):
+        lines.append(f"  resumes run {detail['resumed_from']} (its finished work is kept)")
+    if detail.get("resumed_by"):
+        lines.append(f"  resumed by run {detail['resumed_by']}")
     for job in detail["jobs"]:
         text = f"  {job['name']} ({job['type']}): {job['status']}"
         total = job.get("mini_batches_total")
@@ -64,6 +68,8 @@ def format_run(detail: dict[str, Any]) -> str:
             done, failed = job["mini_batches_succeeded"], job["mini_batches_failed"]
             text += f" — mini-batches {done}/{total} done, {failed} failed;"
             text += f" items {job['items_succeeded']} ok, {job['items_failed']} failed"
+            if job.get("mini_batches_carried"):
+                text += f"; {job['mini_batches_carried']} mini-batches carried over"
         if job.get("eta_seconds") is not None:
             text += f"; eta {int(job['eta_seconds'])}s"
         if job.get("reused_from"):

@@ -79,6 +79,9 @@ class StepPlanned(FrozenModel):
     mini_batches: int = Field(ge=0)
     items: int | None = Field(default=None, description="Total items, when known up front (files, rows).")
     queue: str | None = Field(default=None, description="The step's work queue.")
+    carried: int = Field(
+        default=0, ge=0, description="Mini-batches a resume carried over (settled already, never dispatched)."
+    )
 
 
 class StepProgress(FrozenModel):
@@ -100,6 +103,11 @@ class StepProgress(FrozenModel):
     )
     agent_error: str = Field(default="", description="Why the first of those agents gave up.")
     command_exit_code: int | None = Field(default=None, description="Command jobs: the exit code.")
+    carried_mini_batches: int = Field(
+        default=0,
+        description="Mini-batches a resume carried over from an earlier run; they are among the succeeded "
+        "ones and their items in the item counts.",
+    )
 
     @property
     def settled_mini_batches(self) -> int:

@@ -57,6 +57,9 @@ class StepLoop(FrozenModel):
     polls: int = Field(default=0, description="Reads of the tallies so far, all generations.")
     generation: int = Field(default=0, description="continue_as_new count.")
     cancel_requested: bool = False
+    agents_started: bool = Field(
+        default=True, description="False when a resume carried every mini-batch over: no agent to stop."
+    )
 
 
 class StepInput(FrozenModel):

@@ -8,17 +8,35 @@
 3. Unless reuse is off (``is_deterministic: false``, ``force_rerun``, ``--force-rerun``), a completed
    step with the same fingerprint whose outputs still exist is reused: its outputs become this job's,
    ``result.json`` and ``logs/job_result.txt`` say so, and no agent starts.
+
+In a run that resumes another (``RunPlan.resumed_from``), the job's result in that run comes first: if
+it ended ``Completed`` or ``Reused`` with the same fingerprint and its outputs still exist, it is taken
+over the same way — whatever the reuse settings, since the resume continues that run.
 """
 
 from __future__ import annotations
 
 import logging
 
-from shared.errors import DataError
-from shared.orchestration.contracts import ResolvedInput, StepDefinition, StepPrepared, StepStart
+from shared.errors import DataError, NotFoundError
+from shared.orchestration.contracts import (
+    ResolvedInput,
+    StepDefinition,
+    StepPrepared,
+    StepRef,
+    StepResult,
+    StepStart,
+    StepStatus,
+)
 from shared.orchestration.models import reused_result
 from shared.plan import AssetRef, BlobData, DataInput, JobOutputRef, JobPlan, LiteralInput, LocalData, UrlData
-from shared.runs import load_plan, save_step_definition, save_step_result
+from shared.runs import (
+    load_plan,
+    load_step_definition,
+    load_step_result,
+    save_step_definition,
+    save_step_result,
+)
 from shared.storage import StorageClients
 
 logger = logging.getLogger(__name__)
@@ -42,21 +60,61 @@ def prepare_step(clients: StorageClients, start: StepStart) -> StepPrepared:
     definition = StepDefinition(step=step, inputs=inputs, outputs=dict(job.outputs), fingerprint=fingerprint)
     save_step_definition(clients, definition)
 
-    if not reuse.reuse_enabled(plan, job, force_rerun=start.force_rerun):
-        return StepPrepared(step=step, fingerprint=fingerprint)
-    hit = reuse.find_reusable(clients, fingerprint)
-    if hit is None or hit.run_id == step.run_id:
-        return StepPrepared(step=step, fingerprint=fingerprint)
-    prepared = StepPrepared(
-        step=step, fingerprint=fingerprint, reused_from=hit.run_id, outputs=dict(hit.outputs)
-    )
+    taken = _resumed_result(clients, plan.resumed_from, step.job, fingerprint)
+    if taken is not None:
+        prepared = StepPrepared(
+            step=step, fingerprint=fingerprint, reused_from=taken.reused_from, outputs=dict(taken.outputs)
+        )
+    else:
+        if not reuse.reuse_enabled(plan, job, force_rerun=start.force_rerun):
+            return StepPrepared(step=step, fingerprint=fingerprint)
+        hit = reuse.find_reusable(clients, fingerprint)
+        if hit is None or hit.run_id == step.run_id:
+            return StepPrepared(step=step, fingerprint=fingerprint)
+        prepared = StepPrepared(
+            step=step, fingerprint=fingerprint, reused_from=hit.run_id, outputs=dict(hit.outputs)
+        )
     registered = registry.register_outputs(clients, plan, job, reused_result(prepared), definition=definition)
     prepared = prepared.model_copy(update={"registered_assets": registered})
     result = reused_result(prepared)
     save_step_result(clients, result)
     write_job_result(clients, result)
-    logger.info("%s/%s reuses run %s", step.run_id, step.job, hit.run_id)
+    logger.info("%s/%s reuses run %s", step.run_id, step.job, prepared.reused_from)
     return prepared
+
+
+def _resumed_result(
+    clients: StorageClients, resumed_from: str | None, job: str, fingerprint: str
+) -> StepResult | None:
+    """The resumed run's result of ``job`` when it can stand in: Completed or Reused, the same
+    fingerprint, outputs still there. Its ``reused_from`` is the run that produced the outputs."""
+    if not resumed_from:
+        return None
+    old = StepRef(run_id=resumed_from, job=job)
+    try:
+        result = load_step_result(clients, old)
+        definition = load_step_definition(clients, old)
+    except NotFoundError:
+        return None
+    if (
+        result.status not in (StepStatus.COMPLETED, StepStatus.REUSED)
+        or definition.fingerprint != fingerprint
+    ):
+        return None
+    missing = [name for name, location in result.outputs.items() if not _stored(clients, location)]
+    if missing:
+        logger.info("%s/%s: not taking over outputs %s: they no longer exist", resumed_from, job, missing)
+        return None
+    return result.model_copy(update={"reused_from": result.reused_from or resumed_from})
+
+
+def _stored(clients: StorageClients, location: BlobData) -> bool:
+    """The blob, or at least one blob under the prefix, exists."""
+    container = clients.blob.get_container_client(location.container)
+    path = location.path.strip("/")
+    if path and container.get_blob_client(path).exists():
+        return True
+    return next(iter(container.list_blobs(name_starts_with=f"{path}/", results_per_page=1)), None) is not None
 
 
 def resolve_inputs(

@@ -20,7 +20,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core import MatchConditions
+from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 from pydantic import Field, ValidationError
 
@@ -47,6 +48,8 @@ class RunIndexEntry(FrozenModel):
     created_at: datetime
     updated_at: datetime
     reason: str = Field(default="", description="Why the run failed or was canceled.")
+    resumed_from: str = Field(default="", description="The run this run resumes ('' for none).")
+    resumed_by: str = Field(default="", description="The latest run started to resume this one.")
 
 
 def entry_for(plan: RunPlan, now: datetime | None = None) -> RunIndexEntry:
@@ -60,6 +63,7 @@ def entry_for(plan: RunPlan, now: datetime | None = None) -> RunIndexEntry:
         source=plan.source,
         created_at=created,
         updated_at=created,
+        resumed_from=plan.resumed_from or "",
     )
 
 
@@ -112,6 +116,34 @@ def find_run(clients: StorageClients, run_id: str) -> RunIndexEntry | None:
     except ResourceNotFoundError:
         return None
     return _from_entity(entity)
+
+
+def read_for_update(clients: StorageClients, run_id: str) -> tuple[RunIndexEntry, str]:
+    """The row of ``run_id`` and its ETag (for :func:`set_resumed_by`). Raises NotFoundError."""
+    try:
+        entity = _table(clients).get_entity(PARTITION, run_id)
+    except ResourceNotFoundError as exc:
+        raise NotFoundError(f"run {run_id!r} does not exist", run_id=run_id) from exc
+    return _from_entity(entity), str(entity.metadata["etag"])
+
+
+def set_resumed_by(clients: StorageClients, run_id: str, resumed_by: str, *, etag: str) -> bool:
+    """Record that run ``resumed_by`` resumes ``run_id`` — only if the row is unchanged since it was
+    read with ``etag``: of two concurrent resumes, one wins (False for the other)."""
+    table = _table(clients)
+    entity = {"PartitionKey": PARTITION, "RowKey": run_id, "resumed_by": resumed_by}
+    try:
+        table.update_entity(
+            entity, mode=UpdateMode.MERGE, etag=etag, match_condition=MatchConditions.IfNotModified
+        )
+    except HttpResponseError as exc:  # 412: someone else changed the row first
+        if exc.status_code != 412:
+            raise
+        return False
+    merged = find_run(clients, run_id)
+    if merged is not None:
+        table.upsert_entity(_to_entity(merged, ordered=True))
+    return True
 
 
 def get_run(clients: StorageClients, run_id: str) -> RunIndexEntry:

@@ -4,10 +4,12 @@ Algorithm (deterministic; mini-batch bookkeeping lives in storage, never in this
 
 1. ``prepare_step``: resolve inputs (upstream outputs, data assets), fingerprint, reuse check, write
    ``step.json``. Reused → the step ends ``Reused`` with the earlier run's outputs (no agent starts).
-2. Parallel jobs only: ``plan_step`` (mini-batches into a manifest) and ``dispatch_step`` (work queue).
+2. Parallel jobs only: ``plan_step`` (mini-batches into a manifest; in a resumed run the finished
+   mini-batches of the resumed run are carried over) and ``dispatch_step`` (work queue).
 3. ``start_agents`` on the executor (``instance_count`` agents; one for a command job) — none when
    the run was canceled meanwhile (the activity checks the run's cancel marker): the step ends
-   ``Canceled``.
+   ``Canceled``; none either when a resume carried every mini-batch over (the loop then sees the
+   step done at its first read).
 4. Loop: wait for a durable timer, the "step settled" event or the "cancel" event; ``read_progress``;
    decide with :func:`.decisions.decide` (thresholds and timeouts via ``shared.policy.evaluate``,
    at ``ctx.current_utc_datetime``); publish a :class:`StepView` as custom status. The wait grows
@@ -70,7 +72,7 @@ def run_step(ctx: DurableContext, raw_input: Any) -> OrchestratorGenerator:
     if ended is None:
         return None  # continued as new
     decision, progress = ended
-    result = yield from _finish(ctx, step_input, decision, progress, agents_started=True)
+    result = yield from _finish(ctx, step_input, decision, progress, agents_started=loop.agents_started)
     return result.model_dump(mode="json")
 
 
@@ -101,6 +103,27 @@ def _start(ctx: DurableContext, step_input: StepInput) -> Any:
             (yield ctx.call_activity(names.DISPATCH_STEP, _json(step), retry))
         )
 
+    return (yield from _start_agents(ctx, step_input, prepared, planned))
+
+
+def _start_agents(
+    ctx: DurableContext, step_input: StepInput, prepared: StepPrepared, planned: StepPlanned | None
+) -> Any:
+    """Phase 3. Returns the loop state, or the StepResult when no agent could start."""
+    step, job, retry = step_input.step, step_input.job, step_input.retry
+
+    def loop(*, agents_started: bool = True) -> StepLoop:
+        return StepLoop(
+            prepared=prepared,
+            planned=planned,
+            started_at=ctx.current_utc_datetime,
+            wait_seconds=step_input.poll.initial_seconds,
+            agents_started=agents_started,
+        )
+
+    if planned is not None and planned.carried and planned.carried >= planned.mini_batches:
+        _log(ctx, "%s/%s: every mini-batch was carried over; no agent starts", step.run_id, step.job)
+        return loop(agents_started=False)
     _publish(ctx, step_input, StepPhase.STARTING)
     task = AgentTask(
         run_id=step.run_id,
@@ -115,19 +138,15 @@ def _start(ctx: DurableContext, step_input: StepInput) -> Any:
     if outcome.error is not None:
         return (yield from _finish(ctx, step_input, _failed(outcome), None, agents_started=True))
     _log(ctx, "%s/%s: %d agent(s) started", step.run_id, step.job, task.instance_count)
-    return StepLoop(
-        prepared=prepared,
-        planned=planned,
-        started_at=ctx.current_utc_datetime,
-        wait_seconds=step_input.poll.initial_seconds,
-    )
+    return loop()
 
 
 def _wait(ctx: DurableContext, step_input: StepInput, loop: StepLoop, cancel: DurableTask) -> Any:
     """Phase 4. Returns ``(decision, progress)`` when the step is over, None after continue_as_new."""
     step, poll = step_input.step, step_input.poll
     settled = ctx.wait_for_external_event(names.STEP_SETTLED_EVENT)
-    read_now = loop.generation > 0  # a new generation reads at once: an event may have been lost
+    # A new generation reads at once (an event may have been lost), and so does a step without agents.
+    read_now = loop.generation > 0 or not loop.agents_started
     reads = 0
     while True:
         if not read_now:

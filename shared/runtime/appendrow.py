@@ -23,23 +23,44 @@ The 50,000-committed-blocks limit: a step with more mini-batches than fit in one
 for the header) stages into *part* blobs of ``blocks_per_blob`` mini-batches each (under the job's
 folder in ``runs``); finalize commits each part, then builds the final blob from server-side copies of
 the parts (``stage_block_from_url``, at most 4,000 MiB per block) and deletes the parts. Azurite
-supports Put Block From URL with a SAS source, so the same path is tested locally.
+supports Put Block From URL with a SAS source, so the same path is tested locally. Rows are staged
+into the final blob only when it lies in the run's own folder (``runs/<run>/...``); an output
+elsewhere (a path shared by every run, say) is staged into the run's part blobs, so no other run's
+commit can discard this run's staged blocks, and committing partial rows (below) never touches it.
+
+Failed and canceled steps keep their rows (:func:`keep_rows`): the blocks of their succeeded
+mini-batches are committed once, in order, into the staging blob they were staged in — so they do
+not expire with the uncommitted blocks (7 days), and a resume can copy them. A resumed step's
+records of carried-over mini-batches point at such a committed range (``rows_blob``, offset,
+length); :func:`commit_output` copies each contiguous range server-side (Put Block From URL) into
+its place among the step's own blocks. Nothing passes through the client, and each mini-batch is
+either carried or run again, never both.
+
+Content-MD5: MD5 chains through every byte in order, so the digest of a blob cannot be assembled
+from digests of its blocks, and the service computes one only for single-shot uploads. After the
+commit, :func:`set_content_md5` reads the committed blob once (streamed, in the region) and stores
+its MD5, conditionally on the blob's ETag; outputs larger than ``FANOUT_OUTPUT_MD5_MAX_BYTES`` are
+left without one (downstream reuse then compares their ETags, as before).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import (
     BlobBlock,
     BlobClient,
     BlobSasPermissions,
     BlobServiceClient,
+    ContentSettings,
     generate_blob_sas,
 )
 
@@ -71,6 +92,12 @@ def copy_block_id(part: int, chunk: int) -> str:
     return _encode(f"p{part:011d}{chunk:08d}")
 
 
+def carried_block_id(first_index: int, chunk: int) -> str:
+    """Block id of a copied range of carried-over rows, named by its first mini-batch (deterministic,
+    so staging it again after an interrupted finalize overwrites the same block)."""
+    return _encode(f"c{first_index:011d}{chunk:08d}")
+
+
 def _encode(raw: str) -> str:
     assert len(raw) == _ID_CHARS, raw
     return base64.b64encode(raw.encode()).decode()
@@ -91,9 +118,17 @@ class OutputTarget:
     staging_prefix: str = ""
 
     @property
+    def run_private(self) -> bool:
+        """The final blob lies in the run's own folder (``staging_prefix`` is ``<run>/<job>/append_row``)."""
+        if not self.staging_prefix:
+            return True
+        run_folder = self.staging_prefix.split("/", 1)[0] + "/"
+        return self.final.container == Container.RUNS.value and self.final.path.startswith(run_folder)
+
+    @property
     def two_level(self) -> bool:
         # One block of the final blob is kept for the header line.
-        return self.total_mini_batches > self.blocks_per_blob - 1
+        return self.total_mini_batches > self.blocks_per_blob - 1 or not self.run_private
 
     def part_of(self, index: int) -> int:
         return index // self.blocks_per_blob
@@ -137,34 +172,197 @@ def stage_rows(clients: StorageClients, target: OutputTarget, index: int, data: 
 
 
 def commit_output(clients: StorageClients, target: OutputTarget, records: Sequence[MiniBatchRecord]) -> int:
-    """Commit the winning blocks of ``records`` in index order; returns the number of row blocks.
+    """Commit the rows of ``records`` in index order; returns the number of mini-batches with rows.
 
-    ``records`` are final records; those without a block (no rows) are skipped. The header, when any
-    record carries one, is written once at the top.
+    ``records`` are final records; those without rows are skipped. A record's rows are the block its
+    try staged, or — carried over by a resume — a committed range of an earlier run's blob, copied
+    here server-side (contiguous ranges in one copy). The header, when any record carries one, is
+    written once at the top.
     """
-    with_rows = sorted((r for r in records if r.final and r.block_id), key=lambda r: r.index)
+    with_rows = sorted((r for r in records if r.has_rows), key=lambda r: r.index)
     header = next((r.header for r in with_rows if r.header), "")
     final = blob_client(clients, target.final)
     head_ids: list[str] = []
     if header:
         final.stage_block(header_block_id(), (header + "\n").encode())
         head_ids = [header_block_id()]
+    sources = _SourceUrls(clients)
     if not target.two_level:
-        final.commit_block_list(_blocks(head_ids + [r.block_id for r in with_rows]))
+        final.commit_block_list(_blocks(head_ids + _row_blocks(final, with_rows, sources)))
         return len(with_rows)
-    parts: dict[int, list[str]] = {}
+    parts: dict[int, list[MiniBatchRecord]] = {}
     for record in with_rows:
-        parts.setdefault(target.part_of(record.index), []).append(record.block_id)
+        parts.setdefault(target.part_of(record.index), []).append(record)
     copy_ids: list[str] = []
-    for part, block_ids in sorted(parts.items()):
+    for part, part_records in sorted(parts.items()):
         part_client = blob_client(clients, target.part_blob(part))
-        part_client.commit_block_list(_blocks(block_ids))
+        part_client.commit_block_list(_blocks(_row_blocks(part_client, part_records, sources)))
         copy_ids += _copy_into(clients, final, part_client, part)
     final.commit_block_list(_blocks(head_ids + copy_ids))
     for part in parts:
         blob_client(clients, target.part_blob(part)).delete_blob()
     logger.info("committed %d row blocks through %d parts into %s", len(with_rows), len(parts), final.url)
     return len(with_rows)
+
+
+def keep_rows(clients: StorageClients, target: OutputTarget, records: Sequence[MiniBatchRecord]) -> int:
+    """Commit the rows a failed or canceled step staged itself, once, so they stay (for a resume).
+
+    Each staging blob that has no committed blocks yet gets the blocks of the step's own final,
+    non-failed records, in index order (the header first when the staging blob is the final blob).
+    A blob committed before is left alone — committed ranges never move, because resumed runs point
+    at them — and the commit is conditional on the blob not existing, so two callers cannot both
+    write it. Only run-private staging blobs are committed. Returns the mini-batches kept.
+    """
+    own = sorted(
+        (r for r in records if r.final and r.block_id and not r.counts_as_failed), key=lambda r: r.index
+    )
+    if not own or not target.run_private:
+        return 0
+    header = next((r.header for r in own if r.header), "")
+    groups: dict[str, tuple[BlobData, list[MiniBatchRecord]]] = {}
+    for record in own:
+        blob = target.staging_blob(record.index)
+        groups.setdefault(blob.path, (blob, []))[1].append(record)
+    kept = 0
+    for blob, group in groups.values():
+        client = blob_client(clients, blob)
+        try:
+            committed, uncommitted = client.get_block_list("all")
+        except ResourceNotFoundError:
+            continue  # nothing was staged there (or the staged blocks expired)
+        if committed:
+            continue
+        staged = {block.id for block in uncommitted}
+        ids = [r.block_id for r in group if r.block_id in staged]
+        if not ids:
+            continue
+        head: list[str] = []
+        if header and blob == target.final:
+            client.stage_block(header_block_id(), (header + "\n").encode())
+            head = [header_block_id()]
+        try:
+            client.commit_block_list(_blocks(head + ids), match_condition=MatchConditions.IfMissing)
+        except (ResourceExistsError, ResourceModifiedError):
+            logger.info("%s was committed concurrently; keeping that commit", client.url)
+            continue
+        kept += len(ids)
+    return kept
+
+
+def committed_ranges(clients: StorageClients, location: BlobData) -> dict[str, tuple[int, int]]:
+    """``block id -> (offset, length)`` of every committed block of a blob ({} when it has none)."""
+    try:
+        committed, _ = blob_client(clients, location).get_block_list("committed")
+    except ResourceNotFoundError:
+        return {}
+    ranges: dict[str, tuple[int, int]] = {}
+    offset = 0
+    for block in committed:
+        ranges[block.id] = (offset, block.size)
+        offset += block.size
+    return ranges
+
+
+def blob_ref(location: BlobData) -> str:
+    """``container/path``: how a record names the blob holding carried rows."""
+    return f"{location.container}/{location.path}"
+
+
+def parse_blob_ref(ref: str) -> BlobData:
+    container, _, path = ref.partition("/")
+    return BlobData(container=container, path=path)
+
+
+def set_content_md5(clients: StorageClients, location: BlobData, *, max_bytes: int) -> bool:
+    """Store the Content-MD5 of a committed blob (read once, streamed); True when it has one now.
+
+    Idempotent: a blob that has an MD5 keeps it. A blob over ``max_bytes`` (0: never) is left
+    without; a blob changed while it was read is left without too (the next finalize tries again).
+    """
+    client = blob_client(clients, location)
+    props = client.get_blob_properties()
+    if props.content_settings.content_md5:
+        return True
+    if props.size > max_bytes:
+        logger.info("not computing the MD5 of %s: %d bytes, more than %d", client.url, props.size, max_bytes)
+        return False
+    digest = hashlib.md5(usedforsecurity=False)
+    try:
+        stream = client.download_blob(
+            etag=props.etag, match_condition=MatchConditions.IfNotModified, max_concurrency=4
+        )
+        for chunk in stream.chunks():
+            digest.update(chunk)
+        current = props.content_settings
+        client.set_http_headers(
+            ContentSettings(
+                content_type=current.content_type,
+                content_encoding=current.content_encoding,
+                content_language=current.content_language,
+                content_disposition=current.content_disposition,
+                cache_control=current.cache_control,
+                content_md5=bytearray(digest.digest()),
+            ),
+            etag=props.etag,
+            match_condition=MatchConditions.IfNotModified,
+        )
+    except ResourceModifiedError:
+        logger.warning("%s changed while its MD5 was computed; it is left without one", client.url)
+        return False
+    return True
+
+
+class _SourceUrls:
+    """Short-lived read URLs of the blobs carried rows are copied from (one SAS per blob)."""
+
+    def __init__(self, clients: StorageClients) -> None:
+        self._clients = clients
+        self._urls: dict[str, str] = {}
+
+    def url(self, ref: str) -> str:
+        if ref not in self._urls:
+            self._urls[ref] = _readable_url(
+                self._clients.blob, blob_client(self._clients, parse_blob_ref(ref))
+            )
+        return self._urls[ref]
+
+
+def _row_blocks(target: BlobClient, records: Sequence[MiniBatchRecord], sources: _SourceUrls) -> list[str]:
+    """Block ids of ``records`` (in index order) for ``target``; carried ranges are staged first.
+
+    Consecutive carried records whose rows are adjacent in the same source blob become one copy
+    (split at the 4,000 MiB a block may hold); records without rows are in neither.
+    """
+    ids: list[str] = []
+    run: list[MiniBatchRecord] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        first, last = run[0], run[-1]
+        start, end = first.rows_offset, last.rows_offset + last.rows_length
+        url = sources.url(first.rows_blob)
+        for chunk, offset in enumerate(range(start, end, MAX_COPY_BLOCK_BYTES)):
+            block_id = carried_block_id(first.index, chunk)
+            length = min(MAX_COPY_BLOCK_BYTES, end - offset)
+            target.stage_block_from_url(block_id, url, source_offset=offset, source_length=length)
+            ids.append(block_id)
+        run.clear()
+
+    for record in records:
+        if not record.rows_blob:
+            flush()
+            ids.append(record.block_id)
+            continue
+        if run and (
+            run[-1].rows_blob != record.rows_blob
+            or run[-1].rows_offset + run[-1].rows_length != record.rows_offset
+        ):
+            flush()
+        run.append(record)
+    flush()
+    return ids
 
 
 def _blocks(block_ids: list[str]) -> list[BlobBlock]:

@@ -4,14 +4,19 @@ Every phase is idempotent: an activity may run twice (a retry after a timeout, a
 worker), so each one checks the step document first and resumes rather than repeats.
 
 - :func:`plan_step` partitions the input (``shared.data``), stores the manifest once, creates the
-  step's queue and writes the step document (how many mini-batches, how many per message).
-- :func:`dispatch_step` enqueues the mini-batch ranges, several mini-batches per message and several
-  sends in flight, checkpointing how far it got; a second call resumes from the checkpoint.
+  step's queue and writes the step document (how many mini-batches, how many per message). In a run
+  that resumes another, it first carries that run's finished mini-batches over
+  (:mod:`shared.runtime.resume`).
+- :func:`dispatch_step` enqueues the mini-batch ranges (all but the carried ones), several
+  mini-batches per message and several sends in flight, checkpointing how far it got; a second call
+  resumes from the checkpoint.
 - :func:`read_progress` is :func:`shared.runtime.records.read_progress`.
 - :func:`stop_step` sets the stop flag agents poll, stops the executor's agents and drains the queue.
-- :func:`finalize_step` commits the ``append_row_to`` output in mini-batch order, writes
-  ``job_result.txt`` / ``job_error.txt`` and the last progress line, deletes the queue, and stores
-  ``result.json``. It does not register assets (the registry does that after it, on success).
+- :func:`finalize_step` commits the ``append_row_to`` output in mini-batch order and stores its
+  Content-MD5 (or, for a failed or canceled step, keeps the rows of its succeeded mini-batches for a
+  resume), writes ``job_result.txt`` / ``job_error.txt`` and the last progress line, deletes the
+  queue, and stores ``result.json``. It does not register assets (the registry does that after it,
+  on success).
 """
 
 from __future__ import annotations
@@ -33,15 +38,25 @@ from shared.plan import BlobData, JobPlan, ParallelSettings
 from shared.policy import NO_RESULT_MESSAGE
 from shared.runs import load_plan, load_step_definition, save_step_result
 from shared.runtime import inputs, logs, reports
-from shared.runtime.appendrow import append_row_location, commit_output, output_target
+from shared.runtime.appendrow import (
+    append_row_location,
+    commit_output,
+    keep_rows,
+    output_target,
+    set_content_md5,
+)
 from shared.runtime.messages import MAX_MINI_BATCHES_PER_MESSAGE, WorkMessage
 from shared.runtime.records import (
+    MiniBatchRecord,
+    StepDocument,
     read_progress,
     read_records,
     read_step_document,
     request_stop,
     update_step_document,
 )
+from shared.runtime.resume import carry_over, dispatch_ranges, load_summary, resume_note
+from shared.settings import get_settings
 from shared.storage import StorageClients, logs_path, work_queue_name
 from shared.telemetry import inject_trace_context
 
@@ -79,24 +94,19 @@ def plan_step(clients: StorageClients, step: StepRef) -> StepPlanned:
     document = read_step_document(clients, step)
     if document is not None and document.planned_at is not None:
         return StepPlanned(
-            step=step, mini_batches=document.total_mini_batches, items=document.total_items, queue=queue_name
+            step=step,
+            mini_batches=document.total_mini_batches,
+            items=document.total_items,
+            queue=queue_name,
+            carried=document.carried_mini_batches,
         )
+    plan = load_plan(clients, step.run_id)
     job, parallel = _parallel_job(clients, step)
     definition = load_step_definition(clients, step)
     began = time.monotonic()
     manifest = inputs.plan(clients, job, definition)
     inputs.save_manifest(clients, step, manifest)
     total = manifest.count
-    _create_queue(clients.queue_client(queue_name))
-    workers = parallel.max_concurrency_per_instance or 2
-    update_step_document(
-        clients,
-        step,
-        total_mini_batches=total,
-        total_items=manifest.total_items,
-        planned_at=datetime.now(UTC),
-        mini_batches_per_message=mini_batches_per_message(total, parallel.instance_count * workers),
-    )
     logs.write_text(clients, step, "readme.txt", logs.README)
     logs.append_line(
         clients,
@@ -105,7 +115,27 @@ def plan_step(clients: StorageClients, step: StepRef) -> StepPlanned:
         f"Planned {total} mini-batches ({_items(manifest.total_items)}) from input "
         f"{parallel.input_data!r} in {time.monotonic() - began:.1f} seconds.",
     )
-    return StepPlanned(step=step, mini_batches=total, items=manifest.total_items, queue=queue_name)
+    carried = carry_over(clients, step, job, definition, manifest) if plan.resumed_from else None
+    remaining = total - (carried.carried if carried else 0)
+    _create_queue(clients.queue_client(queue_name))
+    workers = parallel.max_concurrency_per_instance or 2
+    update_step_document(
+        clients,
+        step,
+        total_mini_batches=total,
+        total_items=manifest.total_items,
+        planned_at=datetime.now(UTC),
+        mini_batches_per_message=mini_batches_per_message(remaining, parallel.instance_count * workers),
+        carried_mini_batches=carried.carried if carried else 0,
+        carried_from=carried.from_run if carried else "",
+    )
+    return StepPlanned(
+        step=step,
+        mini_batches=total,
+        items=manifest.total_items,
+        queue=queue_name,
+        carried=carried.carried if carried else 0,
+    )
 
 
 def dispatch_step(clients: StorageClients, step: StepRef) -> StepPlanned:
@@ -128,35 +158,41 @@ def dispatch_step(clients: StorageClients, step: StepRef) -> StepPlanned:
     logs.ensure_processed_csv(clients, step)
     carrier = inject_trace_context() or dict(load_plan(clients, step.run_id).trace)
     total, per_message = document.total_mini_batches, document.mini_batches_per_message
-    starts = list(range(document.dispatched_through, total, per_message))
+    summary = load_summary(clients, step) if document.carried_mini_batches else None
+    carried = summary.ranges if summary is not None else []
+    messages = [
+        r for r in dispatch_ranges(total, per_message, carried) if r[0] >= document.dispatched_through
+    ]
     local = threading.local()
 
-    def send(start: int) -> None:
+    def send(bounds: tuple[int, int]) -> None:
         if not hasattr(local, "client"):
             local.client = clients.queue_client(queue_name)
         message = WorkMessage(
             run_id=step.run_id,
             job=step.job,
-            start=start,
-            end=min(start + per_message, total),
+            start=bounds[0],
+            end=bounds[1],
             traceparent=carrier.get("traceparent"),
             tracestate=carrier.get("tracestate"),
         )
         local.client.send_message(message.model_dump_json(exclude_none=True), time_to_live=-1)
 
     with ThreadPoolExecutor(max_workers=DISPATCH_THREADS) as pool:
-        for offset in range(0, len(starts), DISPATCH_CHECKPOINT):
-            chunk = starts[offset : offset + DISPATCH_CHECKPOINT]
+        for offset in range(0, len(messages), DISPATCH_CHECKPOINT):
+            chunk = messages[offset : offset + DISPATCH_CHECKPOINT]
             list(pool.map(send, chunk))
-            through = min(chunk[-1] + per_message, total)
-            update_step_document(clients, step, dispatched_through=through)
+            update_step_document(clients, step, dispatched_through=chunk[-1][1])
     now = datetime.now(UTC)
     update_step_document(clients, step, dispatched=True, dispatched_at=now, dispatched_through=total)
     seconds = time.monotonic() - began
+    scheduled = total - document.carried_mini_batches
     line = (
-        f"Scheduling finished. Scheduled {total} mini batches in {seconds:.1f} seconds. There are "
-        f"{len(starts)} work messages with {_items(document.total_items)}."
+        f"Scheduling finished. Scheduled {scheduled} mini batches in {seconds:.1f} seconds. There are "
+        f"{len(messages)} work messages with {_items(document.total_items)}."
     )
+    if document.carried_mini_batches:
+        line += f" {document.carried_mini_batches} more were carried over from run {document.carried_from}."
     logs.append_line(clients, step, logs.progress_overview_name(now), line)
     logs.append_line(clients, step, logs.MASTER_ROLE, line)
     return planned
@@ -183,22 +219,12 @@ def finalize_step(clients: StorageClients, finalize: StepFinalize) -> StepResult
     if parallel.append_row_to and status is StepStatus.COMPLETED and progress.items_succeeded == 0:
         status, reason = StepStatus.FAILED, NO_RESULT_MESSAGE
     records = read_records(clients, step)
-    if parallel.append_row_to and status is StepStatus.COMPLETED:
-        document = read_step_document(clients, step)
+    document = read_step_document(clients, step)
+    if parallel.append_row_to:
         if document is None:
             raise ExecutionError(f"step {step.run_id}/{step.job} has no step document", run_id=step.run_id)
         final = append_row_location(plans[parallel.append_row_to], parallel)
-        if not document.output_committed:  # a second finalize must not touch the committed output
-            target = output_target(step, final, document.total_mini_batches, document.blocks_per_blob)
-            blocks = commit_output(clients, target, records)
-            update_step_document(clients, step, output_committed=True)
-            logs.append_line(
-                clients,
-                step,
-                logs.MASTER_ROLE,
-                f"Committed the rows of {blocks} mini-batches, in mini-batch order, to "
-                f"{final.container}/{final.path}.",
-            )
+        _finalize_rows(clients, step, status, final=final, document=document, records=records)
     now = datetime.now(UTC)
     result = StepResult(
         step=step,
@@ -208,7 +234,11 @@ def finalize_step(clients: StorageClients, finalize: StepFinalize) -> StepResult
         progress=progress,
         logs=logs_path(step.run_id, step.job),
     )
-    logs.write_text(clients, step, "job_result.txt", reports.job_result(result, parallel))
+    report = reports.job_result(result, parallel)
+    summary = load_summary(clients, step) if document is not None and document.carried_from else None
+    if summary is not None:
+        report += resume_note(summary, step.job) + "\n"
+    logs.write_text(clients, step, "job_result.txt", report)
     logs.write_text(clients, step, "job_error.txt", reports.job_error(records))
     logs.append_line(clients, step, logs.progress_overview_name(now), reports.final_line(result))
     logs.append_line(clients, step, logs.MASTER_ROLE, f"Finalized: {status.value}. {reason}".strip())
@@ -216,6 +246,42 @@ def finalize_step(clients: StorageClients, finalize: StepFinalize) -> StepResult
         clients.queue_client(work_queue_name(step.run_id, step.job)).delete_queue()
     save_step_result(clients, result)
     return result
+
+
+def _finalize_rows(
+    clients: StorageClients,
+    step: StepRef,
+    status: StepStatus,
+    *,
+    final: BlobData,
+    document: StepDocument,
+    records: list[MiniBatchRecord],
+) -> None:
+    """Completed: commit the output in mini-batch order (once) and store its Content-MD5. Failed or
+    canceled: keep the rows of the succeeded mini-batches, committed where they were staged."""
+    target = output_target(step, final, document.total_mini_batches, document.blocks_per_blob)
+    if status is not StepStatus.COMPLETED:
+        kept = keep_rows(clients, target, records)
+        if kept:
+            logs.append_line(
+                clients,
+                step,
+                logs.MASTER_ROLE,
+                f"Kept the rows of {kept} succeeded mini-batches (committed where they were staged), so "
+                "that a resume of this run does not run them again.",
+            )
+        return
+    if not document.output_committed:  # a second finalize must not touch the committed output
+        blocks = commit_output(clients, target, records)
+        update_step_document(clients, step, output_committed=True)
+        logs.append_line(
+            clients,
+            step,
+            logs.MASTER_ROLE,
+            f"Committed the rows of {blocks} mini-batches, in mini-batch order, to "
+            f"{final.container}/{final.path}.",
+        )
+    set_content_md5(clients, final, max_bytes=get_settings().output_md5_max_bytes)
 
 
 def _create_queue(client: QueueClient) -> None:

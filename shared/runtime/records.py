@@ -97,6 +97,20 @@ class MiniBatchRecord(FrozenModel):
     run_seconds: float = 0.0
     error_category: str = ""
     error_message: str = ""
+    carried_from: str = Field(
+        default="", description="The run whose try produced this outcome, when a resume carried it over."
+    )
+    rows_blob: str = Field(
+        default="",
+        description="Carried rows: 'container/path' of the committed blob holding them ('' otherwise).",
+    )
+    rows_offset: int = Field(default=0, ge=0, description="Carried rows: first byte in rows_blob.")
+    rows_length: int = Field(default=0, ge=0, description="Carried rows: bytes in rows_blob.")
+
+    @property
+    def has_rows(self) -> bool:
+        """Its rows are in the output: a block staged by its try, or a committed range it was carried with."""
+        return self.final and bool(self.block_id or self.rows_blob)
 
     @property
     def counts_as_failed(self) -> bool:
@@ -165,6 +179,12 @@ class StepDocument(FrozenModel):
     stop_reason: str = ""
     command_exit_code: int | None = None
     output_committed: bool = Field(default=False, description="append_row_to was committed (finalize ran).")
+    carried_mini_batches: int = Field(
+        default=0,
+        ge=0,
+        description="Mini-batches a resume carried over from an earlier run (not dispatched).",
+    )
+    carried_from: str = Field(default="", description="The run those mini-batches came from.")
 
 
 def minibatch_table(clients: StorageClients) -> TableClient:
@@ -273,6 +293,7 @@ def read_progress(clients: StorageClients, step: StepRef, *, now: datetime | Non
         agents_failed=len({s.node_id for s in failed}),
         agent_error=failed[0].exit_reason if failed else "",
         command_exit_code=document.command_exit_code,
+        carried_mini_batches=document.carried_mini_batches,
     )
 
 

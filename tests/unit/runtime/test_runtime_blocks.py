@@ -30,10 +30,21 @@ def test_each_try_gets_its_own_block_id() -> None:
     assert row_block_id(5, "abcd1234") == row_block_id(5, "abcd1234")
 
 
-def test_small_steps_stage_into_the_final_blob() -> None:
-    target = output_target(STEP, FINAL, total_mini_batches=49_999)
+def test_small_steps_stage_into_the_final_blob_in_the_runs_folder() -> None:
+    final = BlobData(container="runs", path="r1/score/outputs/result/parallel_run_step.txt")
+    target = output_target(STEP, final, total_mini_batches=49_999)
+    assert target.run_private
     assert not target.two_level
-    assert target.staging_blob(49_998) == FINAL
+    assert target.staging_blob(49_998) == final
+
+
+def test_an_output_outside_the_runs_folder_is_staged_in_the_runs_part_blobs() -> None:
+    # Another run (or a run called r10) could commit a blob outside r1/: r1 stages in its own parts.
+    for final in (FINAL, BlobData(container="runs", path="r10/score/outputs/result.txt")):
+        target = output_target(STEP, final, total_mini_batches=3)
+        assert not target.run_private
+        assert target.two_level
+        assert target.staging_blob(2).path == "r1/score/append_row/part-000000"
 
 
 def test_large_steps_stage_into_part_blobs() -> None:
