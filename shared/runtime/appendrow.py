@@ -46,7 +46,6 @@ left without one (downstream reuse then compares their ETags, as before).
 from __future__ import annotations
 
 import base64
-import hashlib
 import logging
 import secrets
 from collections.abc import Sequence
@@ -60,7 +59,6 @@ from azure.storage.blob import (
     BlobClient,
     BlobSasPermissions,
     BlobServiceClient,
-    ContentSettings,
     generate_blob_sas,
 )
 
@@ -272,45 +270,6 @@ def blob_ref(location: BlobData) -> str:
 def parse_blob_ref(ref: str) -> BlobData:
     container, _, path = ref.partition("/")
     return BlobData(container=container, path=path)
-
-
-def set_content_md5(clients: StorageClients, location: BlobData, *, max_bytes: int) -> bool:
-    """Store the Content-MD5 of a committed blob (read once, streamed); True when it has one now.
-
-    Idempotent: a blob that has an MD5 keeps it. A blob over ``max_bytes`` (0: never) is left
-    without; a blob changed while it was read is left without too (the next finalize tries again).
-    """
-    client = blob_client(clients, location)
-    props = client.get_blob_properties()
-    if props.content_settings.content_md5:
-        return True
-    if props.size > max_bytes:
-        logger.info("not computing the MD5 of %s: %d bytes, more than %d", client.url, props.size, max_bytes)
-        return False
-    digest = hashlib.md5(usedforsecurity=False)
-    try:
-        stream = client.download_blob(
-            etag=props.etag, match_condition=MatchConditions.IfNotModified, max_concurrency=4
-        )
-        for chunk in stream.chunks():
-            digest.update(chunk)
-        current = props.content_settings
-        client.set_http_headers(
-            ContentSettings(
-                content_type=current.content_type,
-                content_encoding=current.content_encoding,
-                content_language=current.content_language,
-                content_disposition=current.content_disposition,
-                cache_control=current.cache_control,
-                content_md5=bytearray(digest.digest()),
-            ),
-            etag=props.etag,
-            match_condition=MatchConditions.IfNotModified,
-        )
-    except ResourceModifiedError:
-        logger.warning("%s changed while its MD5 was computed; it is left without one", client.url)
-        return False
-    return True
 
 
 class _SourceUrls:

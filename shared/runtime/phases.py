@@ -43,8 +43,8 @@ from shared.runtime.appendrow import (
     commit_output,
     keep_rows,
     output_target,
-    set_content_md5,
 )
+from shared.runtime.contentmd5 import set_content_md5
 from shared.runtime.messages import MAX_MINI_BATCHES_PER_MESSAGE, WorkMessage
 from shared.runtime.records import (
     MiniBatchRecord,
