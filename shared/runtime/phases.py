@@ -220,11 +220,11 @@ def finalize_step(clients: StorageClients, finalize: StepFinalize) -> StepResult
         status, reason = StepStatus.FAILED, NO_RESULT_MESSAGE
     records = read_records(clients, step)
     document = read_step_document(clients, step)
-    if parallel.append_row_to:
-        if document is None:
-            raise ExecutionError(f"step {step.run_id}/{step.job} has no step document", run_id=step.run_id)
+    if parallel.append_row_to and document is not None:
         final = append_row_location(plans[parallel.append_row_to], parallel)
         _finalize_rows(clients, step, status, final=final, document=document, records=records)
+    elif parallel.append_row_to and status is StepStatus.COMPLETED:
+        raise ExecutionError(f"step {step.run_id}/{step.job} has no step document", run_id=step.run_id)
     now = datetime.now(UTC)
     result = StepResult(
         step=step,

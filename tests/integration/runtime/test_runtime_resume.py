@@ -218,3 +218,22 @@ def test_a_step_whose_input_changed_carries_nothing(storage: StorageClients, tmp
     assert (document.carried_mini_batches, document.dispatched_through) == (0, 4)
     assert read_records(storage, second.ref) == []
     assert "no mini-batch carried over" in second.log("sys/master_role.0.txt")
+
+
+def test_a_step_that_failed_before_it_was_planned_finalizes_without_rows(storage: StorageClients) -> None:
+    from shared.plan import JobPlan, JobType, OutputPlan, ParallelSettings, RunPlan
+
+    run_id = f"unplanned-{uuid.uuid4().hex[:8]}"
+    output = OutputPlan(
+        type=DataType.URI_FILE, location=BlobData(container="runs", path=f"{run_id}/j/out.txt")
+    )
+    parallel = ParallelSettings(input_data="data", entry_script="s.py", append_row_to="result")
+    job = JobPlan(name="j", type=JobType.PARALLEL, parallel=parallel, outputs={"result": output})
+    save_plan(storage, RunPlan(run_id=run_id, jobs=[job]))
+    ref = StepRef(run_id=run_id, job="j")
+    save_step_definition(storage, StepDefinition(step=ref, outputs=job.outputs))
+    result = phases.finalize_step(
+        storage, StepFinalize(step=ref, status=StepStatus.FAILED, reason="bad data")
+    )
+    assert (result.status, result.reason) == (StepStatus.FAILED, "bad data")
+    assert not storage.blob.get_blob_client("runs", f"{run_id}/j/out.txt").exists()
