@@ -153,6 +153,32 @@ class StorageClients:
             table=TableServiceClient(endpoint=settings.storage_table_url, credential=credential),
         )
 
+    def with_resolved_environment(self) -> StorageClients:
+        """The same clients, with their HTTP settings read from the environment once, now.
+
+        ``requests`` otherwise re-reads every environment variable (proxies, CA bundle) and
+        ``~/.netrc`` on each call; an agent or a worker making thousands of small calls reads them
+        once (:func:`environment_http_settings`) and passes them explicitly.
+        """
+        blob, queue, table = self.blob, self.queue, self.table
+        options = {
+            name: environment_http_settings(url)
+            for name, url in (("blob", blob.url), ("queue", queue.url), ("table", table.url))
+        }
+        if self.connection_string:
+            cs = self.connection_string
+            return StorageClients(
+                blob=BlobServiceClient.from_connection_string(cs, **options["blob"]),
+                queue=QueueServiceClient.from_connection_string(cs, **options["queue"]),
+                table=TableServiceClient.from_connection_string(cs, **options["table"]),
+                connection_string=cs,
+            )
+        return StorageClients(
+            blob=BlobServiceClient(blob.url, credential=blob.credential, **options["blob"]),
+            queue=QueueServiceClient(queue.url, credential=queue.credential, **options["queue"]),
+            table=TableServiceClient(endpoint=table.url, credential=table.credential, **options["table"]),
+        )
+
     def container(self, container: Container) -> ContainerClient:
         return self.blob.get_container_client(container.value)
 
@@ -178,6 +204,24 @@ class StorageClients:
             self.table.create_table_if_not_exists(table.value)
         with contextlib.suppress(ResourceExistsError):
             self.queue.create_queue(EVENTS_QUEUE)
+
+
+def environment_http_settings(url: str) -> dict[str, Any]:
+    """What ``requests`` would read from the environment for ``url``, as explicit SDK client options.
+
+    Proxies (``HTTPS_PROXY``/``NO_PROXY``...), the CA bundle (``REQUESTS_CA_BUNDLE``...) and a client
+    certificate, resolved now; ``use_env_settings=False`` stops the transport from reading them again
+    on every request.
+    """
+    import requests
+
+    found = requests.Session().merge_environment_settings(url.partition("?")[0], {}, None, None, None)
+    options: dict[str, Any] = {"use_env_settings": False, "connection_verify": found.get("verify", True)}
+    if found.get("proxies"):
+        options["proxies"] = dict(found["proxies"])
+    if found.get("cert"):
+        options["connection_cert"] = found["cert"]
+    return options
 
 
 def azure_credential(settings: Settings) -> TokenCredential:

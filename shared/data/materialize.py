@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerSasPermissions, generate_container_sas
 
+from shared.data.fetch import download_to
 from shared.data.locations import BlobFile, BlobRoot, list_files, open_container, root_of
 from shared.data.manifest import KeyValue, Manifest, MiniBatch
 from shared.data.sources import single_file
@@ -129,7 +130,6 @@ def download_files(
     clients: StorageClients, root: BlobRoot, files: Sequence[BlobFile], target: Path
 ) -> list[Path]:
     """Make every file of ``files`` exist under ``target`` (reusing identical ones); their paths, in order."""
-    container = open_container(clients, root)
     paths = [_inside(target, item.path) for item in files]
 
     def fetch(position: int) -> None:
@@ -140,7 +140,7 @@ def download_files(
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
         try:
             with partial.open("wb") as handle:
-                container.download_blob(root.blob_name(item.path), max_concurrency=2).readinto(handle)
+                download_to(clients, root, root.blob_name(item.path), item.size, handle)
             os.utime(partial, (item.modified, item.modified))
             os.replace(partial, path)
         except ResourceNotFoundError as exc:

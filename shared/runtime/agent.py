@@ -5,7 +5,8 @@ One agent runs per node (``fanout agent --run R --job J --node-id N``). The main
 1. pump worker events (``ready``, ``started``, ``result``, process exits);
 2. kill a worker whose ``run()`` outlived ``retry_settings.timeout`` (or whose loading outlived
    ``task_overhead_timeout``), replace dead workers (``init()`` runs again in the replacement);
-3. hand each ready worker up to two mini-batches (one running, one loading ahead);
+3. hand each ready worker up to two mini-batches (one running, one loading ahead; four when tries are
+   short, so a worker never waits for the agent);
 4. write settled outcomes — records and this agent's tally shard in one transaction per 99 — then
    delete fully-settled messages and post a completion event;
 5. renew the leases of held messages, poll the step's stop flag, heartbeat;
@@ -32,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from shared.orchestration.contracts import StepRef
@@ -64,7 +66,7 @@ from shared.runtime.records import (
     step_key,
 )
 from shared.runtime.settle import Settler
-from shared.runtime.supervisor import DEPTH, Supervisor
+from shared.runtime.supervisor import Supervisor
 from shared.runtime.workerpool import WorkerLayout, start_fork_server
 from shared.runtime.workqueue import HeldMessage, MalformedMessage, WorkQueue, parse
 from shared.settings import Settings
@@ -135,6 +137,7 @@ class Agent:
         self.exit_code = EXIT_OK
         self.exit_reason = ""
         self._next_receive = 0.0
+        self._workers_started = False
         self._idle_backoff = 0.05
         self._timers: dict[str, float] = {}
         self._metrics = fanout_metrics()
@@ -183,7 +186,14 @@ class Agent:
         self.table.upsert_entity(shard_to_entity(self.key, self.liveness), mode=UpdateMode.MERGE)
         self.uploader.start()
         self.monitor.start()
+        # Work first: the first messages arrive while the workers start (init() may take seconds),
+        # and a node that finds nothing left to do exits without starting any worker.
+        self._receive_if_needed()
+        if self.finished:
+            self.nodelog.main("nothing left to do on this node; no worker was started")
+            return
         self.workers.start()
+        self._workers_started = True
 
     def _finish(self) -> None:
         graceful = not self.stopping and self.exit_code == EXIT_OK
@@ -310,11 +320,12 @@ class Agent:
     # --- queue ----------------------------------------------------------------------------------
     def _receive_if_needed(self) -> None:
         now = time.monotonic()
-        ready = self.workers.ready()
-        if not ready or now < self._next_receive:
+        # Workers still in init() count: their first mini-batches are waiting when they are ready.
+        slots = self.workers.ready() + self.workers.starting() if self._workers_started else self.node.workers
+        if not slots or now < self._next_receive:
             return
         in_flight = self.workers.in_flight()
-        want = ready * (DEPTH + 1) - len(self.pending) - in_flight
+        want = slots * (self.workers.depth + 1) - len(self.pending) - in_flight
         if want <= 0:
             return
         per_message = max(1, self.document.mini_batches_per_message)
@@ -419,6 +430,31 @@ class Agent:
         logs.append_line(self.node.clients, self.step, logs.progress_overview_name(now), line)
 
 
+def nothing_to_do(clients: StorageClients, step: StepRef) -> str:
+    """Why a node starting now has no work at all ('' when it may have some).
+
+    The step was stopped, its queue is gone (finalized) or holds no message at all — visible or not —
+    after dispatch finished, or every mini-batch is already settled. Checked before the node downloads
+    anything or starts a worker, so a late or restarted agent costs seconds, not a node preparation.
+    """
+    document = read_step_document(clients, step)
+    if document is not None and document.stop_requested:
+        return f"the step was stopped ({document.stop_reason or 'no reason given'})"
+    if document is None or not document.dispatched:
+        return ""  # not planned (preparing the node says so), or still being dispatched
+    queue = clients.queue_client(work_queue_name(step.run_id, step.job))
+    try:
+        waiting = int(queue.get_queue_properties().approximate_message_count or 0)
+    except ResourceNotFoundError:
+        return "the step's work queue no longer exists (the step was finalized)"
+    if waiting == 0:
+        return "the work queue is empty: every mini-batch was taken and settled"
+    progress = read_progress(clients, step)
+    if progress.total_mini_batches and progress.settled_mini_batches >= progress.total_mini_batches:
+        return f"all {progress.total_mini_batches} mini-batches are already settled"
+    return ""
+
+
 def run_node(
     clients: StorageClients, step: StepRef, node_id: int, *, workers: int | None, settings: Settings
 ) -> int:
@@ -434,6 +470,14 @@ def run_node(
         definition = load_step_definition(clients, step)
         code: int = run_command_node(clients, plan, definition, node_id)
         return code
+    clients = clients.with_resolved_environment()
+    idle_reason = nothing_to_do(clients, step)
+    if idle_reason:
+        logs.append_line(
+            clients, step, f"sys/node/{node_id}/_main.txt", f"agent exits at once: {idle_reason}"
+        )
+        logger.info("node %d of %s/%s exits at once: %s", node_id, step.run_id, step.job, idle_reason)
+        return EXIT_OK
     start_fork_server()  # its imports overlap the node's preparation
     try:
         node = prepare_node(clients, step, node_id, workers=workers, settings=settings)

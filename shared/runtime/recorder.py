@@ -31,6 +31,7 @@ from shared.runtime.records import (
     record_to_entity,
     shard_to_entity,
 )
+from shared.runtime.transactions import submit_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ class Recorder:
             operations: list[Any] = [self._operation(o) for o in chunk]
             operations.append(("upsert", counts_entity(self.key, shard), {"mode": UpdateMode.MERGE}))
             try:
-                results = self.table.submit_transaction(operations)
+                results = submit_transaction(self.table, operations)
             except TableTransactionError as exc:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 logger.info("record write conflicted (%s); re-reading %d records", reason, len(chunk))

@@ -1,7 +1,8 @@
 """The agent's worker supervision: start, feed, time and replace worker processes.
 
 The :class:`Supervisor` owns the node's :class:`~shared.runtime.workerpool.WorkerPool`. It hands each
-ready worker up to :data:`DEPTH` mini-batches (one running, one loading ahead), turns worker events into
+ready worker up to :data:`DEPTH` mini-batches (one running, one loading ahead; :data:`FAST_DEPTH` when tries
+take milliseconds, so the worker's pipe always holds the next ones), turns worker events into
 try outcomes for the agent (:class:`Outcomes`), kills a worker whose ``run()`` outlives
 ``retry_settings.timeout`` or whose loading outlives ``task_overhead_timeout``, and replaces dead
 workers — ``init()`` runs again in the replacement, which takes over the dead worker's GPU.
@@ -28,6 +29,11 @@ from shared.runtime.protocol import ErrorCategory, EventKind, TaskOrder, WorkerC
 from shared.runtime.workerpool import WorkerHandle, WorkerLayout, WorkerPool
 
 DEPTH = 2  # mini-batches in flight per worker: one running, one loading ahead
+#: Short tries (no-op or millisecond run()s): two more wait in the worker's pipe, so its loader never
+#: waits for the agent's answer. Long tries keep DEPTH, so no mini-batch queues behind a slow one
+#: while another worker is idle at the end of the step.
+FAST_DEPTH = 4
+FAST_TRY_SECONDS = 0.05
 INIT_FAILURES_PER_WORKER = 3
 
 
@@ -68,6 +74,7 @@ class Supervisor:
         self.outcomes = outcomes
         self.init_failures = 0
         self.first_pick: datetime | None = None
+        self._try_seconds: float | None = None  # moving average of the workers' load + run() times
 
     # --- state ----------------------------------------------------------------------------------
     def live(self) -> list[WorkerHandle]:
@@ -76,8 +83,18 @@ class Supervisor:
     def ready(self) -> int:
         return sum(1 for w in self.live() if w.ready)
 
+    def starting(self) -> int:
+        """Live workers still importing the entry script or in ``init()``."""
+        return sum(1 for w in self.live() if not w.ready and not w.stopping)
+
     def in_flight(self) -> int:
         return sum(len(w.assigned) for w in self.live())
+
+    @property
+    def depth(self) -> int:
+        """Mini-batches a worker may hold: :data:`FAST_DEPTH` once tries are known to be short."""
+        fast = self._try_seconds is not None and self._try_seconds < FAST_TRY_SECONDS
+        return FAST_DEPTH if fast else DEPTH
 
     @property
     def gave_up(self) -> bool:
@@ -130,8 +147,9 @@ class Supervisor:
 
     def assign(self, pending: deque[Task], skip: Callable[[Task], bool]) -> None:
         """Hand tasks from ``pending`` to ready workers (``skip`` drops tasks already decided)."""
+        depth = self.depth
         for worker in sorted(self.live(), key=lambda w: len(w.assigned)):
-            while worker.ready and not worker.stopping and len(worker.assigned) < DEPTH and pending:
+            while worker.ready and not worker.stopping and len(worker.assigned) < depth and pending:
                 task = pending.popleft()
                 if skip(task):
                     continue
@@ -183,6 +201,9 @@ class Supervisor:
             elif worker.loading == event.index:  # its load failed: the next one loads now
                 _loading_next(worker, after=event.index, now=now)
             task = _take(worker, event.index)
+            seconds = event.load_seconds + event.run_seconds  # the worker's own time, not queueing
+            average = self._try_seconds
+            self._try_seconds = seconds if average is None else 0.8 * average + 0.2 * seconds
             if task is not None and not task.abandoned:
                 self.outcomes.try_ended(task, worker.name, event)
 

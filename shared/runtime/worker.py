@@ -167,7 +167,7 @@ class Worker:
         from shared.settings import get_settings
         from shared.storage import StorageClients
 
-        self._clients = StorageClients.from_settings(get_settings())
+        self._clients = StorageClients.from_settings(get_settings()).with_resolved_environment()
         self._reader = BatchReader(self._clients, Path(config.manifest_file), Path(config.cache_dir))
         self.channel.send(WorkerEvent(event=EventKind.READY))
         return True

@@ -5,7 +5,7 @@ modules once — pandas, the Azure SDKs, the data readers, the worker itself —
 replacing one after a crash or a timeout, costs milliseconds instead of seconds of imports. The fork
 server is single-threaded, which keeps forking safe; each worker then calls ``setsid`` (a kill reaches
 whatever it starts), enters its own working directory and environment, and redirects its output to
-the user log files (:func:`shared.runtime.worker.forked_main`).
+the user log files (:func:`shared.runtime.worker.forked_main`, reached through :func:`worker_main`).
 
 A reader thread per worker turns its messages into ``(handle, event)`` items on one queue the agent
 consumes; when the pipe closes, the thread waits for the process and posts its return code (negative
@@ -40,6 +40,7 @@ from shared.runtime.protocol import ErrorCategory, StopOrder, TaskOrder, WorkerC
 
 #: Modules the fork server imports once, so workers start without importing them.
 PRELOAD = (
+    "shared.runtime.workerpool",
     "shared.runtime.worker",
     "shared.runtime.inputs",
     "shared.runtime.appendrow",
@@ -155,6 +156,18 @@ def _main_module_hidden() -> Iterator[None]:
         yield
 
 
+def worker_main(**kwargs: Any) -> None:
+    """A forked worker's entry point: :func:`shared.runtime.worker.forked_main`.
+
+    The agent hands this function to ``multiprocessing`` by reference; the worker module itself (and
+    pandas, which it imports) is loaded only where it runs — in the fork server, once — never in the
+    agent, whose start-up it would delay by a second.
+    """
+    from shared.runtime.worker import forked_main
+
+    forked_main(**kwargs)
+
+
 def process_name(number: int) -> str:
     return f"process{number:03d}"
 
@@ -223,13 +236,11 @@ class WorkerPool:
             env["CUDA_VISIBLE_DEVICES"] = str(gpu)
         elif self._gpus:
             env.pop("CUDA_VISIBLE_DEVICES", None)  # workers beyond the GPU count get none (Azure ML)
-        from shared.runtime.worker import forked_main
-
         context = fork_context()
         worker_receives, agent_sends = context.Pipe(duplex=False)  # (receiving end, sending end)
         agent_receives, worker_sends = context.Pipe(duplex=False)
         process = context.Process(
-            target=forked_main,
+            target=worker_main,
             kwargs={
                 "config_path": str(config_path),
                 "inbound": worker_receives,
