@@ -12,7 +12,8 @@ span is a child of it. Everything that crosses a process boundary carries the co
 - :func:`start_span` opens a span as a child of a carrier (or of the current span).
 
 Library modules only use the OpenTelemetry *API* (``trace.get_tracer(__name__)``,
-:func:`fanout_metrics`); only entry points call :func:`configure_telemetry` — the CLI, the agent, the
+:func:`fanout_metrics`); only entry points call :func:`configure_telemetry` — the CLI commands that start
+runs (``fanout run`` opens the run's root span, ``fanout submit`` the submission's), the agent, the
 local host, and the Function App on its first invocation. Which exporter is used comes from the
 ``telemetry`` setting; unset, it is Azure Monitor when ``APPLICATIONINSIGHTS_CONNECTION_STRING`` is set,
 OTLP/HTTP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set, and none otherwise (spans are then not recorded and
@@ -46,6 +47,8 @@ TraceCarrier = dict[str, str]
 CARRIER_KEYS = ("traceparent", "tracestate", "baggage")
 
 METER_NAME = "fanout"
+#: ``service.name`` of the CLI commands that start runs (``fanout run``, ``fanout submit``).
+CLI_SERVICE_NAME = "fanout-cli"
 
 _configure_lock = threading.Lock()
 _configured: TelemetryHandle | None = None

@@ -7,9 +7,10 @@ Steps:
 2. Submission: code folders become content-addressed snapshots and local data is uploaded
    (``shared.upload.prepare_submission``, unchanged content is not sent again); the bundled spec —
    every local path replaced by its storage URI — is compiled into the run's frozen plan and kept as
-   ``runs/<run>/spec.yml``. It is *not* dropped into the ``specs`` container: this command drives the
-   run itself, and a host watching that drop zone (``fanout serve``, the Function App) would start the
-   same spec a second time.
+   ``runs/<run>/spec.yml``; the plan keeps the trace context of the run's root span (``fanout.cli.run``),
+   so the activities and the agents' mini-batch spans join one trace. It is *not* dropped into the
+   ``specs`` container: this command drives the run itself, and a host watching that drop zone
+   (``fanout serve``, the Function App) would start the same spec a second time.
 3. The in-process durable engine (``shared/host/engine.py``) runs the pipeline orchestration; agents
    are local processes (or Batch tasks with ``FANOUT_EXECUTOR=batch``). Progress bars show each job.
    Ctrl-C cancels the run (agents stopped, queues drained, logs kept) and waits for it to end.
@@ -42,6 +43,7 @@ from shared.orchestration.models import PipelineResult
 from shared.plan import RunPlan
 from shared.settings import Settings, get_settings
 from shared.storage import Container, StorageClients, run_path
+from shared.telemetry import CLI_SERVICE_NAME, configure_telemetry, start_span
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +66,13 @@ def run(spec: Path, set_values: tuple[str, ...], outputs_dir: Path | None, force
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
     overrides = parse_overrides(set_values)
     console = Console()
-    result = run_pipeline_file(
-        spec, overrides=overrides, outputs_dir=outputs_dir, force_rerun=force_rerun, console=console
-    )
+    telemetry = configure_telemetry(get_settings(), CLI_SERVICE_NAME)
+    try:
+        result = run_pipeline_file(
+            spec, overrides=overrides, outputs_dir=outputs_dir, force_rerun=force_rerun, console=console
+        )
+    finally:
+        telemetry.shutdown()
     return 0 if result.status is RunStatus.COMPLETED else 1
 
 
@@ -111,7 +117,9 @@ def run_pipeline_file(
             console.print("[dim]storage: a temporary Azurite (use --outputs-dir to keep the results)[/dim]")
         clients = StorageClients.from_settings(settings)
         clients.ensure_layout()
-        plan = submit(clients, spec, overrides or {}, force_rerun=force_rerun, settings=settings)
+        # The root span of the run's trace: the plan keeps its context for activities and agents.
+        with start_span("fanout.cli.run", attributes={"fanout.spec": str(spec)}):
+            plan = submit(clients, spec, overrides or {}, force_rerun=force_rerun, settings=settings)
         console.print(f"run id: [bold]{plan.run_id}[/bold]")
         for warning in plan.warnings:
             console.print(f"[yellow]warning:[/yellow] {warning}")

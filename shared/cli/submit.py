@@ -27,7 +27,7 @@ from shared.cli.validate import parse_overrides
 from shared.client import FanoutClient
 from shared.errors import ConfigurationError, NotFoundError
 from shared.settings import Settings, get_settings
-from shared.telemetry import start_span
+from shared.telemetry import CLI_SERVICE_NAME, configure_telemetry, start_span
 
 #: Seconds between status reads while waiting.
 POLL_SECONDS = 2.0
@@ -53,12 +53,16 @@ def submit(spec: Path, set_values: tuple[str, ...], wait: bool, via: str, as_jso
     settings = get_settings()
     overrides = parse_overrides(set_values)
     route = _route(settings, via)
-    with start_span("fanout.cli.submit", attributes={"fanout.spec": str(spec)}):
-        answer = (
-            _through_storage(settings, spec, overrides)
-            if route == "storage"
-            else _through_api(settings, spec, overrides)
-        )
+    telemetry = configure_telemetry(settings, CLI_SERVICE_NAME)
+    try:
+        with start_span("fanout.cli.submit", attributes={"fanout.spec": str(spec)}):
+            answer = (
+                _through_storage(settings, spec, overrides)
+                if route == "storage"
+                else _through_api(settings, spec, overrides)
+            )
+    finally:
+        telemetry.shutdown()  # the submission's spans are sent before the (long) wait
     run_id = str(answer["run_id"])
     if as_json and not wait:
         click.echo(json.dumps(answer, indent=2))
