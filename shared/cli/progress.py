@@ -80,6 +80,7 @@ class RunProgress:
             )
             return
         if view.phase is StepPhase.DONE:
+            self._progress.start_task(task)  # a started task that is complete shows no time left
             self._progress.update(task, total=1, completed=1, **fields)
             return
         if view.phase is not StepPhase.PREPARING:
