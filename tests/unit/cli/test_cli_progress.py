@@ -93,13 +93,13 @@ def test_bars_show_phase_counts_failures_and_time_remaining() -> None:
         statuses.show("score", running, as_text=True)  # an engine may hand custom status over as JSON text
         clock.now = 11.0
         progress.refresh()
-    mid = output.getvalue()  # without a terminal, the bars are printed once, as they last were
-    assert _line(mid, "train") == "train Completed ━━━━━━━━━━━━━━━━━━━━ 1/1 0:00:00"
-    assert _line(mid, "score") == (
+    printed = output.getvalue()  # without a terminal, the bars are printed once, as they last were
+    assert _line(printed, "train") == "train Completed ━━━━━━━━━━━━━━━━━━━━ 1/1 0:00:00"
+    assert _line(printed, "score") == (
         # 3 of 10 settled: 6 of the bar's 20 cells (the rest is blank without a terminal's colours).
         "score running ━━━━━━ 3/10 items: 8 ok, 3 failed (1 mini-batches failed) 0:00:35"
     )
-    assert "waiting" not in mid
+    assert "waiting" not in printed
 
 
 def test_a_finished_parallel_job_shows_its_final_counts() -> None:
