@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.environment import CpuMeter, cpu_line, describe, load_now
 from bench.runtime_kit import BenchStep, busy_span, run_agent_process, save_step, storage, upload_many
 from shared.plan import BlobData, DataType
 from shared.runtime import phases
@@ -76,7 +77,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     count = args.mini_batches
-    with storage() as (clients, connection_string):
+    with storage() as bench:
+        print(describe(bench.label))
+        clients, connection_string = bench.clients, bench.connection_string
         names = [f"f{i:05d}.txt" for i in range(count)]
         data = upload_many(clients, f"bench/overhead/{count}", dict.fromkeys(names, b"x"))
         step: BenchStep = save_step(
@@ -84,7 +87,11 @@ def main(argv: list[str] | None = None) -> None:
         )
         phases.plan_step(clients, step.ref)
         phases.dispatch_step(clients, step.ref)
-        agent_seconds = run_agent_process(step, connection_string, args.workers)
+        meter = CpuMeter()
+        if bench.azurite_pid is not None:
+            meter.watch("Azurite", bench.azurite_pid)
+        agent_seconds = run_agent_process(step, connection_string, args.workers, meter)
+        cpu = meter.stop()
         progress = read_progress(clients, step.ref)
         assert progress.succeeded_mini_batches == count, progress
         steady_seconds = busy_span(step)
@@ -100,6 +107,8 @@ def main(argv: list[str] | None = None) -> None:
         f"baseline Pool({args.workers}):      {baseline_seconds:6.2f} s = "
         f"{1000 * baseline_seconds / count:5.2f} ms/mini-batch"
     )
+    print(f"Fanout {cpu_line(cpu, count, 'mini-batch')}")
+    print(load_now())
     print("target: <= 2 ms/mini-batch")
 
 

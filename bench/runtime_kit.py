@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.environment import CpuMeter
 from shared.azurite import start_azurite
 from shared.orchestration.contracts import ResolvedInput, StepDefinition, StepRef
 from shared.plan import (
@@ -40,18 +41,30 @@ from shared.storage import Container, StorageClients, output_path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+@dataclass(frozen=True)
+class BenchStorage:
+    """The storage a bench runs against."""
+
+    clients: StorageClients
+    connection_string: str
+    azurite_pid: int | None  # an Azurite started for this bench (its CPU is measured), else None
+    label: str  # for the environment line
+
+
 @contextlib.contextmanager
-def storage() -> Iterator[tuple[StorageClients, str]]:
+def storage() -> Iterator[BenchStorage]:
     """Clients for ``FANOUT_STORAGE_CONNECTION_STRING``, or for an Azurite started for the bench."""
     connection_string = os.environ.get("FANOUT_STORAGE_CONNECTION_STRING")
     azurite = None
+    label = "FANOUT_STORAGE_CONNECTION_STRING"
     if not connection_string:
         azurite = start_azurite(Settings(home=PROJECT_ROOT / ".fanout" / "bench"))
         connection_string = azurite.connection_string
+        label = "Azurite (in memory, started for this bench, on the same cores)"
     clients = StorageClients.from_connection_string(connection_string)
     clients.ensure_layout()
     try:
-        yield clients, connection_string
+        yield BenchStorage(clients, connection_string, azurite.process.pid if azurite else None, label)
     finally:
         if azurite is not None:
             azurite.stop()
@@ -121,8 +134,13 @@ def save_step(
     return BenchStep(clients, ref, code_dir, outputs["result"].location if append_row else None)
 
 
-def run_agent_process(step: BenchStep, connection_string: str, workers: int) -> float:
-    """Run ``fanout agent`` as its own process (as a node would); returns its wall time in seconds."""
+def run_agent_process(
+    step: BenchStep, connection_string: str, workers: int, meter: CpuMeter | None = None
+) -> float:
+    """Run ``fanout agent`` as its own process (as a node would); returns its wall time in seconds.
+
+    With a ``meter``, the CPU time of the agent, its fork server and its workers is sampled as it runs.
+    """
     home = Path(tempfile.mkdtemp(prefix="fanout-bench-home-"))
     env = dict(os.environ)
     env.update(
@@ -141,18 +159,23 @@ def run_agent_process(step: BenchStep, connection_string: str, workers: int) -> 
         "--workers",
         str(workers),
     ]
+    errors = home / "agent.stderr.txt"
     started = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-c", "from shared.cli.main import main; main()", *argv],
-        env=env,
-        cwd=PROJECT_ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    with errors.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from shared.cli.main import main; main()", *argv],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
+        if meter is not None:
+            meter.watch_tree(process.pid)
+            meter.start()
+        code = process.wait()
     seconds = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise RuntimeError(f"the agent failed ({completed.returncode}):\n{completed.stderr[-3000:]}")
+    if code != 0:
+        raise RuntimeError(f"the agent failed ({code}):\n{errors.read_text()[-3000:]}")
     return seconds
 
 

@@ -23,6 +23,7 @@ import multiprocessing
 import resource
 import time
 
+from bench.environment import describe, load_now
 from bench.runtime_kit import storage
 from bench.scale_plan import baseline_listing, parallel_step, seed
 from shared.orchestration.contracts import StepRef
@@ -78,7 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--blobs", type=int, default=100_000)
     parser.add_argument("--mini-batch-size", type=int, default=1)
     args = parser.parse_args(argv)
-    with storage() as (clients, connection_string):
+    with storage() as bench:
+        print(describe(bench.label))
+        clients, connection_string = bench.clients, bench.connection_string
         location = seed(clients, args.blobs)
         list_seconds, _ = baseline_listing(clients, location)
         with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -93,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"dispatch_step:                    {figures['dispatch']:7.2f} s")
     print(f"plan + dispatch:                  {total:7.2f} s (target <= 20 s)")
     print(f"peak RSS of plan + dispatch:      {figures['rss_mb']:7.0f} MB (target <= 300 MB)")
+    print(load_now())
 
 
 if __name__ == "__main__":

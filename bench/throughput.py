@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import pickle
+import resource
 import time
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bench.runtime_kit import PROJECT_ROOT, busy_span, run_agent_process, save_step, storage, upload_many
+from bench.environment import CpuMeter, cpu_line, describe, load_now
+from bench.runtime_kit import (
+    PROJECT_ROOT,
+    BenchStorage,
+    busy_span,
+    run_agent_process,
+    save_step,
+    storage,
+    upload_many,
+)
 from shared.orchestration.contracts import StepFinalize, StepStatus
 from shared.plan import BlobData, DataType
 from shared.runtime import phases
@@ -106,6 +116,7 @@ def _score(chunk: pd.DataFrame) -> list[str]:
 
 def baseline(csv_path: Path, model_path: Path, workers: int, rows_per_chunk: int) -> tuple[float, int]:
     output = WORK / "baseline-predictions.txt"
+    before = _own_cpu()
     started = time.perf_counter()
     lines = 0
     with (
@@ -118,18 +129,21 @@ def baseline(csv_path: Path, model_path: Path, workers: int, rows_per_chunk: int
         for predictions in pool.imap(_score, chunks):
             handle.write("".join(p + "\n" for p in predictions))
             lines += len(predictions)
-    return time.perf_counter() - started, lines
+    seconds = time.perf_counter() - started
+    print(f"  baseline CPU seconds (parent + pool processes): {_own_cpu() - before:.2f} s")
+    return seconds, lines
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process and of its children that ended (the pool's processes)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def fanout(
-    clients: StorageClients,
-    connection_string: str,
-    csv_path: Path,
-    model_path: Path,
-    *,
-    workers: int,
-    size: int,
+    bench: BenchStorage, csv_path: Path, model_path: Path, *, workers: int, size: int
 ) -> tuple[float, float, float, int]:
+    clients, connection_string = bench.clients, bench.connection_string
     data = upload_many(
         clients,
         f"bench/throughput/{csv_path.stem}",
@@ -150,10 +164,14 @@ def fanout(
     phases.plan_step(clients, step.ref)
     phases.dispatch_step(clients, step.ref)
     planned = time.perf_counter()
-    agent_seconds = run_agent_process(step, connection_string, workers)
+    meter = CpuMeter()
+    if bench.azurite_pid is not None:
+        meter.watch("Azurite", bench.azurite_pid)
+    agent_seconds = run_agent_process(step, connection_string, workers, meter)
     finalizing = time.perf_counter()
     result = phases.finalize_step(clients, StepFinalize(step=step.ref, status=StepStatus.COMPLETED))
     done = time.perf_counter()
+    cpu = meter.stop()
     assert result.status is StepStatus.COMPLETED, result.reason
     progress = read_progress(clients, step.ref)
     assert step.output is not None
@@ -162,6 +180,7 @@ def fanout(
         f"  ({progress.total_mini_batches} mini-batches, {progress.items_succeeded:,} rows scored, "
         f"output {size_bytes / 1e6:.1f} MB, busy span {busy_span(step):.1f} s)"
     )
+    print(f"  Fanout {cpu_line(cpu, progress.total_mini_batches, 'mini-batch')}")
     return planned - began, agent_seconds, done - finalizing, progress.items_succeeded
 
 
@@ -178,10 +197,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     csv_path, model_path = make_inputs(args.rows)
     rows_per_chunk = max(1, args.mini_batch_size * args.rows // csv_path.stat().st_size)
-    with storage() as (clients, connection_string):
-        clients.ensure_layout()
+    with storage() as bench:
+        print(describe(bench.label))
         plan_seconds, agent_seconds, finalize_seconds, scored = fanout(
-            clients, connection_string, csv_path, model_path, workers=args.workers, size=args.mini_batch_size
+            bench, csv_path, model_path, workers=args.workers, size=args.mini_batch_size
         )
     baseline_seconds, lines = baseline(csv_path, model_path, args.workers, rows_per_chunk)
     assert scored == lines == args.rows
@@ -195,6 +214,7 @@ def main(argv: list[str] | None = None) -> None:
         f"({(plan_seconds + fanout_seconds) / baseline_seconds:.2f}× baseline)"
     )
     print(f"baseline Pool({args.workers}):               {baseline_seconds:7.2f} s")
+    print(load_now())
     print("target: Fanout <= 1.2 × baseline")
 
 

@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 )
 def agent(run_id: str, job: str, node_id: int, workers: int | None) -> int:
     """Run one node of a job (used by executors; not usually typed by hand)."""
+    from shared.runtime.forkserver import start_fork_server
+
+    start_fork_server()  # first: its imports run on another core while this process imports its own
     from shared.logconfig import configure_logging
     from shared.orchestration.contracts import StepRef
     from shared.runtime.agent import run_node

@@ -48,6 +48,7 @@ from shared.runtime.attempts import (
     failed_try,
     log_try,
 )
+from shared.runtime.forkserver import start_fork_server, stop_fork_server
 from shared.runtime.inputs import descriptor, item_count
 from shared.runtime.node import NodeContext, prepare_node
 from shared.runtime.nodelog import NodeLog, ResourceMonitor
@@ -67,7 +68,7 @@ from shared.runtime.records import (
 )
 from shared.runtime.settle import Settler
 from shared.runtime.supervisor import Supervisor
-from shared.runtime.workerpool import WorkerLayout, start_fork_server
+from shared.runtime.workerpool import WorkerLayout
 from shared.runtime.workqueue import HeldMessage, MalformedMessage, WorkQueue, parse
 from shared.settings import Settings
 from shared.storage import StorageClients, work_queue_name
@@ -467,18 +468,21 @@ def run_node(
     if job.type is JobType.COMMAND:
         from shared.runtime.command import run_command_node
 
+        stop_fork_server()  # started speculatively by ``fanout agent``: a command needs no workers
+
         definition = load_step_definition(clients, step)
         code: int = run_command_node(clients, plan, definition, node_id)
         return code
     clients = clients.with_resolved_environment()
     idle_reason = nothing_to_do(clients, step)
     if idle_reason:
+        stop_fork_server()
         logs.append_line(
             clients, step, f"sys/node/{node_id}/_main.txt", f"agent exits at once: {idle_reason}"
         )
         logger.info("node %d of %s/%s exits at once: %s", node_id, step.run_id, step.job, idle_reason)
         return EXIT_OK
-    start_fork_server()  # its imports overlap the node's preparation
+    start_fork_server()  # running already when started by ``fanout agent``; overlaps the preparation
     try:
         node = prepare_node(clients, step, node_id, workers=workers, settings=settings)
     except Exception as exc:  # record why this node cannot work, so the step fails now, not at a timeout

@@ -19,51 +19,23 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
 import os
 import queue
 import signal
-import sys
 import threading
 import time
-import types
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from shared.runtime.forkserver import PRELOAD, fork_context, main_module_hidden, start_fork_server
 from shared.runtime.protocol import ErrorCategory, StopOrder, TaskOrder, WorkerConfig, WorkerEvent
 
-#: Modules the fork server imports once, so workers start without importing them.
-PRELOAD = (
-    "shared.runtime.workerpool",
-    "shared.runtime.worker",
-    "shared.runtime.inputs",
-    "shared.runtime.appendrow",
-    "shared.data",
-    "shared.settings",
-    "shared.storage",
-    "pandas",
-)
-_context_lock = threading.Lock()
-_context: ForkServerContext | None = None
-
-
-def fork_context() -> ForkServerContext:
-    """The fork-server context, with the preload list set before its server starts (once per process)."""
-    global _context  # noqa: PLW0603 - one fork server per process is multiprocessing's own model
-    with _context_lock:
-        if _context is None:
-            context = multiprocessing.get_context("forkserver")
-            assert isinstance(context, ForkServerContext)
-            context.set_forkserver_preload(list(PRELOAD))
-            _context = context
-        return _context
-
+__all__ = ["PRELOAD", "WorkerHandle", "WorkerLayout", "WorkerPool", "fork_context", "start_fork_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -117,43 +89,6 @@ class WorkerHandle:
         except (ProcessLookupError, PermissionError):  # not (yet) a session leader: kill it alone
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(self.pid, signal.SIGKILL)
-
-
-def start_fork_server() -> None:
-    """Start the fork server now (it imports the preload list in the background).
-
-    Called first thing by an agent, so those imports overlap the node's own preparation (downloading
-    the manifest, the code and whole inputs) instead of delaying the first worker.
-    """
-    from multiprocessing import forkserver
-
-    fork_context()
-    with _context_lock, _main_hidden():
-        forkserver.ensure_running()
-
-
-@contextlib.contextmanager
-def _main_hidden() -> Iterator[None]:
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = main
-
-
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Start a process without multiprocessing re-running the parent's ``__main__`` in the child.
-
-    multiprocessing records the main module's file or name so the child can import it (needed for
-    targets defined in ``__main__``). Our target lives in :mod:`shared.runtime.worker`, and re-running
-    the parent's main script in every worker (pytest, the ``fanout`` script, or a user's program that
-    embeds an agent without a ``__main__`` guard) would cost time at best and run that program again
-    at worst. While a worker starts, ``__main__`` is a bare module with neither.
-    """
-    with _context_lock, _main_hidden():
-        yield
 
 
 def worker_main(**kwargs: Any) -> None:
@@ -252,7 +187,7 @@ class WorkerPool:
             },
             name=name,
         )
-        with _main_module_hidden():
+        with main_module_hidden():
             process.start()
         worker_receives.close()
         worker_sends.close()
