@@ -81,7 +81,7 @@ def mini_batches_per_message(total: int, parallelism: int) -> int:
     """How many mini-batches one work message carries.
 
     Enough messages that every worker gets several (load spreads across nodes), few enough that dispatch
-    of 100,000 mini-batches is a few thousand sends: ``total / (4 × parallelism)``, within 1..32.
+    of 100,000 mini-batches is a few hundred sends: ``total / (4 × parallelism)``, within 1..128.
     """
     if total <= 0:
         return 1
@@ -164,10 +164,11 @@ def dispatch_step(clients: StorageClients, step: StepRef) -> StepPlanned:
         r for r in dispatch_ranges(total, per_message, carried) if r[0] >= document.dispatched_through
     ]
     local = threading.local()
+    senders = clients.with_resolved_environment()  # proxies etc. read once, not on every send
 
     def send(bounds: tuple[int, int]) -> None:
         if not hasattr(local, "client"):
-            local.client = clients.queue_client(queue_name)
+            local.client = senders.queue_client(queue_name)
         message = WorkMessage(
             run_id=step.run_id,
             job=step.job,

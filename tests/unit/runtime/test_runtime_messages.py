@@ -52,8 +52,9 @@ def test_parse_names_what_is_wrong_with_a_message() -> None:
 def test_messages_carry_several_mini_batches_when_there_are_many() -> None:
     assert mini_batches_per_message(0, 4) == 1
     assert mini_batches_per_message(10, 4) == 1
-    assert mini_batches_per_message(2_000, 2) == 32
-    assert mini_batches_per_message(100_000, 8) == 32
+    assert mini_batches_per_message(2_000, 2) == 128
+    assert mini_batches_per_message(100_000, 8) == 128
+    assert mini_batches_per_message(2_000, 16) == 31
     assert mini_batches_per_message(400, 10) == 10
 
 
