@@ -106,6 +106,11 @@ def logs_path(run_id: str, job: str, *parts: str) -> str:
     return job_path(run_id, job, "logs", *parts)
 
 
+def run_logs_path(run_id: str, job: str, *parts: str) -> str:
+    """The run-level copy of a job's main logs (``--copy_logs_to_parent``): ``<run_id>/logs/<job>/...``."""
+    return run_path(run_id, "logs", job, *parts)
+
+
 def manifest_path(run_id: str, job: str) -> str:
     """A parallel step's mini-batch manifest (gzip JSON, written once by ``shared.data``)."""
     return job_path(run_id, job, "manifest.json.gz")

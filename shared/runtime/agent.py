@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import signal
 import threading
 import time
@@ -130,7 +131,9 @@ class Agent:
         self.uploader = logs.LogUploader(
             node.clients, self.step, node.logs_root, interval=log_upload_interval
         )
-        self.monitor = ResourceMonitor(node.logs_root, node.node_id, self.parallel.resource_monitor_interval)
+        self.monitor = ResourceMonitor(
+            node.logs_root, node.node_id, self.parallel.resource_monitor_interval, self._processes
+        )
         self.pending: deque[Task] = deque()
         self.decided: set[int] = set()  # mini-batches with a final outcome on this node (stored or queued)
         self.stopping = False
@@ -231,6 +234,11 @@ class Agent:
         return False
 
     # --- workers --------------------------------------------------------------------------------
+    def _processes(self) -> list[tuple[str, int]]:
+        """The agent and its live workers (sampled by the resource monitor's thread)."""
+        workers = [(w.name, w.pid) for w in list(self.workers.pool.workers.values()) if not w.exited]
+        return [("agent", os.getpid()), *workers]
+
     def _worker_config(self, name: str, working_dir: Path) -> WorkerConfig:
         node = self.node
         return WorkerConfig(

@@ -9,10 +9,13 @@ Layout under ``shared.storage.logs_path(run, job)`` (Azure ML's, reference §5):
     sys/master_role.0.txt                        what the orchestrating side did (plan, dispatch, stop,
                                                  finalize)
     sys/job_report/processed_mini-batches.csv    one row per mini-batch attempt, every node
+    sys/job_report/process_summary.csv           the attempts summed by process (written at finalize)
+    sys/job_report/node_summary.csv              the attempts summed by node (written at finalize)
     sys/node/<node>/_main.txt                    the agent: worker starts, exits with return codes,
                                                  timeouts, init failures
     sys/node/<node>/<process>.txt                per-process mini-batch pick/complete lines
     sys/perf/<node>/node_resource_usage.csv      CPU/memory/disk/network every resource_monitor_interval s
+    sys/perf/<node>/processes_resource_usage.csv CPU %/RSS of the agent and of each worker, same cadence
     user/stdout/<node>/<process>.stdout.txt      print() and logging output of the entry script
     user/stderr/<node>/<process>.stderr.txt      its stderr
     user/error/<node>/<process>.txt              full tracebacks of init()/run() exceptions
@@ -34,11 +37,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobClient
 
 from shared.orchestration.contracts import StepRef
-from shared.storage import Container, StorageClients, logs_path
+from shared.storage import Container, StorageClients, logs_path, run_logs_path
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,10 @@ PROCESSED_COLUMNS = (
     "Mini-batch Detail",
 )
 MASTER_ROLE = "sys/master_role.0.txt"
+PROCESS_SUMMARY = "sys/job_report/process_summary.csv"
+NODE_SUMMARY = "sys/job_report/node_summary.csv"
+#: Copied to the run's own log folder with ``--copy_logs_to_parent True`` (with the progress overviews).
+PARENT_FILES = ("job_result.txt", "job_error.txt")
 #: Largest append-block payload (service limit 4 MiB on older API versions; keep to that).
 MAX_APPEND_BYTES = 4 * 1024 * 1024
 
@@ -76,18 +83,24 @@ sys/master_role.0.txt               planning, dispatch, stop and finalize of the
 sys/job_report/processed_mini-batches.csv
                                     one row per mini-batch attempt: id, picked count, node, process,
                                     start time, total/succeeded/failed items, timings, status, error
+sys/job_report/process_summary.csv  those attempts summed by process, and node_summary.csv by node
 sys/node/<node>/_main.txt           the node agent: worker processes started, their exits and return
                                     codes (e.g. -9 = killed: out of memory or a run() timeout)
 sys/node/<node>/<process>.txt       mini-batches picked and completed by each worker process
 sys/perf/<node>/node_resource_usage.csv
                                     CPU, memory, disk and network of the node (resource_monitor_interval)
+sys/perf/<node>/processes_resource_usage.csv
+                                    CPU % and memory of the agent and of each worker process, and of the
+                                    processes a worker started
 user/stdout/<node>/<process>.stdout.txt   print() and logging output of your entry script
 user/stderr/<node>/<process>.stderr.txt   what your entry script wrote to stderr
 user/error/<node>/<process>.txt           full tracebacks of exceptions in init() and run()
 user/entry_script_log/<node>/<process>.log.txt   EntryScript().logger output
 
 Nodes are numbered 0..instance_count-1; processes are process000, process001, ... (a replaced worker
-gets the next number). Logs are uploaded every few seconds while the job runs.
+gets the next number). Logs are uploaded every few seconds while the job runs. With
+--copy_logs_to_parent True, job_result.txt, job_error.txt and the progress overviews are also copied to
+the run's own log folder, logs/<job>/ next to the run's jobs.
 """
 
 
@@ -138,6 +151,38 @@ def _ensure_append_blob(blob: BlobClient) -> None:
 
 def read_text(clients: StorageClients, step: StepRef, relative: str) -> str:
     return _blob(clients, step, relative).download_blob().readall().decode("utf-8", errors="replace")
+
+
+def write_job_summaries(clients: StorageClients, step: StepRef) -> None:
+    """``process_summary.csv`` and ``node_summary.csv``: the job's tries summed by process and node."""
+    from shared.runtime.reports import job_summaries
+
+    try:
+        processed = read_text(clients, step, PROCESSED_CSV)
+    except ResourceNotFoundError:
+        processed = ""  # no try was ever reported: the summaries have their headers only
+    by_process, by_node = job_summaries(processed, PROCESSED_COLUMNS)
+    write_text(clients, step, PROCESS_SUMMARY, by_process)
+    write_text(clients, step, NODE_SUMMARY, by_node)
+
+
+def copy_to_parent(clients: StorageClients, step: StepRef) -> list[str]:
+    """``--copy_logs_to_parent True``: the job's result, error and progress files, copied into the run's
+    own log folder ``<run>/logs/<job>/`` (the pipeline's view of its jobs). Returns the names copied."""
+    container = clients.container(Container.RUNS)
+    overview = [
+        name.rsplit("/", 1)[1]
+        for name in container.list_blob_names(name_starts_with=blob_path(step, "job_progress_overview."))
+    ]
+    copied = []
+    for name in [*PARENT_FILES, *sorted(overview)]:
+        try:
+            text = read_text(clients, step, name)
+        except ResourceNotFoundError:
+            continue
+        container.upload_blob(run_logs_path(step.run_id, step.job, name), text.encode(), overwrite=True)
+        copied.append(name)
+    return copied
 
 
 class LogUploader:

@@ -4,7 +4,8 @@
   timeouts, init failures, stop requests).
 - ``sys/node/<node>/<process>.txt``: one line per mini-batch picked / completed by that process.
 - ``sys/job_report/processed_mini-batches.csv``: one row per attempt (no header: the shared blob has it).
-- ``sys/perf/<node>/node_resource_usage.csv``: :class:`ResourceMonitor` samples (psutil).
+- ``sys/perf/<node>/node_resource_usage.csv`` and ``processes_resource_usage.csv``: :class:`ResourceMonitor`
+  samples of the node and of each of its processes (psutil).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -119,12 +121,35 @@ class NodeLog:
         self._append(PROCESSED_CSV, buffer.getvalue())
 
 
-class ResourceMonitor:
-    """Samples the node's resource usage every ``interval`` seconds into ``node_resource_usage.csv``."""
+PROCESS_COLUMNS = (
+    "Time (UTC)",
+    "Process",
+    "PID",
+    "CPU %",
+    "RSS MB",
+    "Threads",
+    "Child Processes",
+    "Children CPU %",
+    "Children RSS MB",
+)
 
-    def __init__(self, logs_root: Path, node_id: int, interval: float) -> None:
+#: ``(name, pid)`` of the processes to sample: the agent and its live workers.
+ProcessList = Callable[[], list[tuple[str, int]]]
+
+
+class ResourceMonitor:
+    """Samples resource usage every ``interval`` seconds: the node (``node_resource_usage.csv``) and each
+    of its processes — the agent and every worker, with the processes a worker started counted apart
+    (``processes_resource_usage.csv``)."""
+
+    def __init__(
+        self, logs_root: Path, node_id: int, interval: float, processes: ProcessList | None = None
+    ) -> None:
         self.path = logs_root / f"sys/perf/{node_id}/node_resource_usage.csv"
+        self.processes_path = logs_root / f"sys/perf/{node_id}/processes_resource_usage.csv"
         self.interval = interval
+        self._processes = processes
+        self._known: dict[int, psutil.Process] = {}  # cpu_percent() measures since the previous call
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="resource-monitor", daemon=True)
 
@@ -134,6 +159,9 @@ class ResourceMonitor:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w", encoding="utf-8", newline="") as handle:
             csv.writer(handle, lineterminator="\n").writerow(PERF_COLUMNS)
+        if self._processes is not None:
+            with self.processes_path.open("w", encoding="utf-8", newline="") as handle:
+                csv.writer(handle, lineterminator="\n").writerow(PROCESS_COLUMNS)
         psutil.cpu_percent(None)  # prime the CPU counter
         self.sample()  # one row at start, then one per interval
         self._thread.start()
@@ -170,6 +198,49 @@ class ResourceMonitor:
         ]
         with self.path.open("a", encoding="utf-8", newline="") as handle:
             csv.writer(handle, lineterminator="\n").writerow(row)
+        if self._processes is not None:
+            self.sample_processes()
+
+    def sample_processes(self) -> None:
+        """One row per process: its CPU % since the previous sample (0 at its first), RSS, threads, and
+        the same for the processes it started (a worker's subprocesses), summed."""
+        assert self._processes is not None
+        stamp = _stamp()
+        rows: list[list[object]] = []
+        alive: set[int] = set()
+        for name, pid in self._processes():
+            tree = self._tree(pid)
+            if not tree:
+                continue  # it has exited since it was listed
+            alive.update(p.pid for p in tree)
+            own, children = _usage(tree[:1]), _usage(tree[1:])
+            rows.append([stamp, name, pid, own[0], own[1], own[2], len(tree) - 1, children[0], children[1]])
+        self._known = {pid: process for pid, process in self._known.items() if pid in alive}
+        with self.processes_path.open("a", encoding="utf-8", newline="") as handle:
+            csv.writer(handle, lineterminator="\n").writerows(rows)
+
+    def _tree(self, pid: int) -> list[psutil.Process]:
+        """The process and its descendants (cached, so their CPU % is measured between samples)."""
+        try:
+            root = self._known.get(pid) or psutil.Process(pid)
+            members = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+        return [self._known.setdefault(member.pid, member) for member in members]
+
+
+def _usage(processes: list[psutil.Process]) -> tuple[float, float, int]:
+    """CPU %, RSS MB and threads of ``processes``, summed (processes gone meanwhile count nothing)."""
+    cpu, rss, threads = 0.0, 0.0, 0
+    for process in processes:
+        try:
+            with process.oneshot():
+                cpu += process.cpu_percent(None)
+                rss += process.memory_info().rss / (1024 * 1024)
+                threads += process.num_threads()
+        except psutil.Error:
+            continue
+    return round(cpu, 1), round(rss, 1), threads
 
 
 def monotonic_to_datetime(moment: float) -> datetime:

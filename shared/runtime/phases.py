@@ -242,6 +242,10 @@ def finalize_step(clients: StorageClients, finalize: StepFinalize) -> StepResult
     logs.write_text(clients, step, "job_result.txt", report)
     logs.write_text(clients, step, "job_error.txt", reports.job_error(records))
     logs.append_line(clients, step, logs.progress_overview_name(now), reports.final_line(result))
+    logs.write_job_summaries(clients, step)
+    if parallel.copy_logs_to_parent:
+        copied = logs.copy_to_parent(clients, step)
+        logs.append_line(clients, step, logs.MASTER_ROLE, f"Copied {', '.join(copied)} to the run's logs.")
     logs.append_line(clients, step, logs.MASTER_ROLE, f"Finalized: {status.value}. {reason}".strip())
     with contextlib.suppress(ResourceNotFoundError):
         clients.queue_client(work_queue_name(step.run_id, step.job)).delete_queue()
