@@ -7,9 +7,10 @@ a kill reaches anything it starts), its working directory, its environment (``AZ
 the job's ``environment_variables``, ``CUDA_VISIBLE_DEVICES``), stdout/stderr redirected to the user
 log files, and ``sys.argv`` = the entry script's path followed by the program arguments.
 
-A loader thread materialises the next mini-batch (download / read its byte range) while the current
-``run()`` executes, so data loading overlaps compute. After ``run()`` returns, the worker checks the
-result (list, tuple or DataFrame), counts items, stages the rows as one output block when
+Loader threads materialise the next mini-batches (download / read their byte ranges), two at a time,
+while the current ``run()`` executes, so data loading overlaps compute and small downloads overlap each
+other; they are handed to ``run()`` in the order the agent sent them. After ``run()`` returns, the worker
+checks the result (list, tuple or DataFrame), counts items, stages the rows as one output block when
 ``append_row_to`` is set, and reports one ``result`` line. An exception is reported, its full traceback
 appended to ``logs/user/error/<node>/<process>.txt``; the worker then goes on with the next mini-batch
 (the agent decides about retries). The agent kills a worker whose ``run()`` outlives its timeout.
@@ -27,6 +28,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from pathlib import Path
 from types import ModuleType
@@ -47,6 +49,10 @@ from shared.runtime.protocol import (
 logger = logging.getLogger(__name__)
 
 COMPAT_DIR = Path(__file__).resolve().parent / "compat"
+#: Mini-batches loaded at the same time. With one running, at most three are in memory — as with one
+#: loader and one loaded in advance — but two downloads overlap their round trips (small files).
+LOADERS = 2
+Loaded = tuple[TaskOrder, Any, BaseException | None, float]
 EXIT_INIT_FAILED = 72
 EXIT_ORPHANED = 70
 
@@ -121,9 +127,8 @@ class Worker:
         self.config = config
         self.channel = channel
         self.module: ModuleType | None = None
-        self._loaded: queue.Queue[tuple[TaskOrder, Any, BaseException | None, float] | None] = queue.Queue(
-            maxsize=1
-        )
+        # Loads in progress or done, in the order the agent sent them (None: no more work).
+        self._loaded: queue.Queue[Future[Loaded] | None] = queue.Queue(maxsize=LOADERS)
         self._reader: Any = None
         self._clients: Any = None
         self._with_context: bool | None = None
@@ -178,10 +183,10 @@ class Worker:
         loader = threading.Thread(target=self._load_loop, name="loader", daemon=True)
         loader.start()
         while True:
-            loaded = self._loaded.get()
-            if loaded is None:
+            future = self._loaded.get()
+            if future is None:
                 break
-            order, batch, load_error, load_seconds = loaded
+            order, batch, load_error, load_seconds = future.result()
             self._run_one(order, batch, load_error, load_seconds)
         shutdown = getattr(self.module, "shutdown", None)
         if callable(shutdown):
@@ -192,16 +197,21 @@ class Worker:
         self.channel.send(WorkerEvent(event=EventKind.SHUTDOWN_DONE))
 
     def _load_loop(self) -> None:
-        for order in self.channel.orders():
-            if isinstance(order, StopOrder):
-                break
-            began = time.perf_counter()
-            try:
-                batch, error = self._reader.materialize(order.mini_batch), None
-            except Exception as exc:  # noqa: BLE001 - any load failure fails this try, reported
-                batch, error = None, exc
-            self._loaded.put((order, batch, error, time.perf_counter() - began))
+        """Read orders and load them, :data:`LOADERS` at a time, handing them over in order."""
+        with ThreadPoolExecutor(max_workers=LOADERS, thread_name_prefix="loader") as loaders:
+            for order in self.channel.orders():
+                if isinstance(order, StopOrder):
+                    break
+                self._loaded.put(loaders.submit(self._load, order))  # waits while LOADERS are unclaimed
         self._loaded.put(None)
+
+    def _load(self, order: TaskOrder) -> Loaded:
+        began = time.perf_counter()
+        try:
+            batch, error = self._reader.materialize(order.mini_batch), None
+        except Exception as exc:  # noqa: BLE001 - any load failure fails this try, reported
+            batch, error = None, exc
+        return order, batch, error, time.perf_counter() - began
 
     def _run_one(self, order: TaskOrder, batch: Any, load_error: BaseException | None, load_s: float) -> None:
         report = {"index": order.index, "attempt": order.attempt, "load_seconds": load_s}

@@ -78,3 +78,17 @@ def test_a_refused_operation_names_its_index_and_writes_nothing(storage: Storage
     assert modified.value.status_code == 412
     assert sorted(e["RowKey"] for e in table.query_entities(f"PartitionKey eq '{key}'")) == ["a"]
     assert table.get_entity(key, "a")["v"] == 1
+
+
+def test_one_partition_per_transaction_as_the_sdk_requires(storage: StorageClients) -> None:
+    table = minibatch_table(storage)
+    with pytest.raises(ValueError, match="Partition Keys in the batch must all be the same"):
+        submit_transaction(
+            table,
+            [
+                ("create", {"PartitionKey": "a", "RowKey": "1"}),
+                ("create", {"PartitionKey": "b", "RowKey": "1"}),
+            ],
+        )
+    with pytest.raises(ValueError, match="PartitionKey and/or RowKey were not provided"):
+        submit_transaction(table, [("create", {"PartitionKey": "a"})])
