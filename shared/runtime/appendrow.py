@@ -281,7 +281,7 @@ class _SourceUrls:
 
     def url(self, ref: str) -> str:
         if ref not in self._urls:
-            self._urls[ref] = _readable_url(
+            self._urls[ref] = readable_url(
                 self._clients.blob, blob_client(self._clients, parse_blob_ref(ref))
             )
         return self._urls[ref]
@@ -330,7 +330,7 @@ def _blocks(block_ids: list[str]) -> list[BlobBlock]:
 
 def _copy_into(clients: StorageClients, final: BlobClient, source: BlobClient, part: int) -> list[str]:
     size = source.get_blob_properties().size
-    url = _readable_url(clients.blob, source)
+    url = readable_url(clients.blob, source)
     ids: list[str] = []
     for chunk, offset in enumerate(range(0, max(size, 1), MAX_COPY_BLOCK_BYTES)):
         if size == 0:
@@ -342,7 +342,7 @@ def _copy_into(clients: StorageClients, final: BlobClient, source: BlobClient, p
     return ids
 
 
-def _readable_url(service: BlobServiceClient, source: BlobClient) -> str:
+def readable_url(service: BlobServiceClient, source: BlobClient) -> str:
     """A short-lived read-only SAS URL of ``source`` (account key, else a user delegation key)."""
     start = datetime.now(UTC) - timedelta(minutes=5)
     expiry = datetime.now(UTC) + timedelta(hours=1)

@@ -17,6 +17,10 @@ A run started by ``fanout resume`` (``RunPlan.resumed_from``) plans each paralle
    here), rows it had carried itself stay where they are (a chain of resumes). A mini-batch whose rows
    cannot be found (its staged block expired, say) runs again.
 
+Files the entry script wrote into the job's outputs belong to the carried mini-batches too: when
+anything is carried they are copied, server-side, to the new step's outputs before dispatch
+(:mod:`shared.runtime.resume_files`).
+
 What is written for the new step (idempotent: a retried plan writes the same): a final record per
 carried mini-batch (``carried_from``; its rows as a committed range, never a second copy), one tally
 shard ``shard-carried`` with their counts (so progress, thresholds — ``error_threshold`` counts the
@@ -63,6 +67,7 @@ from shared.runtime.records import (
     shard_to_entity,
     step_key,
 )
+from shared.runtime.resume_files import copy_output_files, copy_report_rows
 from shared.storage import Container, StorageClients, job_path, logs_path
 
 logger = logging.getLogger(__name__)
@@ -153,6 +158,7 @@ def _carry(
     carried = [r.model_copy(update={"carried_from": r.carried_from or old.run_id}) for r in candidates]
     if not carried:
         return nothing(f"no mini-batch of run {old.run_id} finished with the same data")
+    copy_output_files(clients, old, old_definition, step, definition)
     _write_records(clients, step, carried)
     _write_shard(clients, step, old.run_id, carried)
     copy_report_rows(clients, old, step, {r.index for r in carried})
@@ -269,33 +275,6 @@ def _write_shard(
         exit_reason=f"mini-batches carried over from run {from_run}",
     )
     minibatch_table(clients).upsert_entity(shard_to_entity(step_key(step), shard), mode=UpdateMode.REPLACE)
-
-
-def copy_report_rows(clients: StorageClients, old: StepRef, step: StepRef, indexes: set[int]) -> int:
-    """Append the old ``processed_mini-batches.csv`` rows of ``indexes`` to the new one (once: only
-    while the new one holds just its header, i.e. before any agent wrote to it). Returns the rows."""
-    logs.ensure_processed_csv(clients, step)
-    header_size = len((",".join(logs.PROCESSED_COLUMNS) + "\n").encode())
-    blob = clients.container(Container.RUNS).get_blob_client(logs.blob_path(step, logs.PROCESSED_CSV))
-    if blob.get_blob_properties().size > header_size:
-        return 0
-    try:
-        text = logs.read_text(clients, old, logs.PROCESSED_CSV)
-    except ResourceNotFoundError:
-        return 0
-    rows = [
-        line
-        for line in text.splitlines(keepends=True)[1:]
-        if line.endswith("\n") and _row_index(line) in indexes
-    ]
-    if rows:
-        logs.append_text(clients, step, logs.PROCESSED_CSV, "".join(rows))
-    return len(rows)
-
-
-def _row_index(line: str) -> int | None:
-    first = line.split(",", 1)[0]
-    return int(first) if first.isdigit() else None
 
 
 def index_ranges(indexes: Any) -> list[tuple[int, int]]:

@@ -23,8 +23,9 @@ from shared.runtime.resume import load_summary
 from shared.storage import Container, StorageClients
 from tests.integration.runtime.stepkit import Step, make_step
 
-# One file per mini-batch ("item N"). Items listed in FAIL_FILE raise; item 3 returns no rows (a
-# partial mini-batch: its item fails, the mini-batch completes). Every call is counted per item.
+# One file per mini-batch ("item N"). Items listed in FAIL_FILE raise; the others write a file of their
+# own next to the output; item 3 returns no rows (a partial mini-batch: its item fails, the mini-batch
+# completes). Every call is counted per item.
 SCRIPT = """
 import os
 from pathlib import Path
@@ -39,6 +40,7 @@ def run(mini_batch):
         handle.write("x")
     if FAIL_FILE.exists() and str(index) in FAIL_FILE.read_text().split():
         raise RuntimeError(f"item {index} is broken")
+    Path(os.environ["AZUREML_BI_OUTPUT_PATH"], f"{index}.out").write_text(f"file of {index}")
     if index == 3:
         return []
     return [f"{index}: a", f"{index}: b"]
@@ -147,6 +149,15 @@ def test_a_chain_of_resumes_runs_each_mini_batch_until_it_succeeds_and_writes_a_
     assert data_identity(storage, third.output, DataType.URI_FILE) == data_identity(
         storage, twin, DataType.URI_FILE
     )
+
+    folder = third.output.path.rsplit("/", 1)[0]  # type: ignore[union-attr]
+    files = {
+        b.name.rsplit("/", 1)[1]: b
+        for b in storage.container(Container.RUNS).list_blobs(name_starts_with=folder + "/")
+    }
+    assert sorted(files) == [*(f"{i}.out" for i in range(8)), "aggregated.txt"]  # copied, then written
+    six = storage.blob.get_blob_client("runs", f"{folder}/6.out").download_blob().readall()
+    assert six == b"file of 6"
 
     records = {r.index: r for r in read_records(storage, third.ref)}
     assert {i: r.carried_from for i, r in records.items()} == {
