@@ -22,7 +22,7 @@ from azure.storage.blob import ContainerClient
 from shared.errors import DataError
 
 #: Read this far past a range's end at first to finish its last record; doubled while not enough.
-OVERHANG = 64 * 1024
+OVERHANG = 8 * 1024
 
 Fetch = Callable[[int, int], bytes]
 

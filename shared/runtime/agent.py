@@ -216,8 +216,13 @@ class Agent:
         self.uploader.close()
 
     def _wait_time(self) -> float:
-        busy = self.workers.in_flight() or self.settler.busy
-        return 0.02 if busy else max(0.0, min(self._next_receive - time.monotonic(), 0.2))
+        """How long the loop may wait for a worker event: until the next thing that is due (≤ 0.2 s)."""
+        if self.settler.writing:
+            return 0.02  # collect it soon: its messages are deleted and its event posted then
+        due = [*self._timers.values(), self.settler.flush_at or math.inf]
+        if self._wanted() > 0:
+            due.append(self._next_receive)
+        return min(max(0.0, min(due) - time.monotonic()), 0.2)
 
     def _every(self, name: str, interval: float, action: Any) -> None:
         if self._due(name, interval):
@@ -327,16 +332,22 @@ class Agent:
             self._metrics.run_duration.record(outcome.event.run_seconds, self._attributes)
 
     # --- queue ----------------------------------------------------------------------------------
-    def _receive_if_needed(self) -> None:
-        now = time.monotonic()
+    def _wanted(self) -> int:
+        """Mini-batches this node could take now (0 when its workers and buffer are full)."""
+        if self.stopping or self.finished:
+            return 0
         # Workers still in init() count: their first mini-batches are waiting when they are ready.
         slots = self.workers.ready() + self.workers.starting() if self._workers_started else self.node.workers
-        if not slots or now < self._next_receive:
+        return slots * (self.workers.depth + 1) - len(self.pending) - self.workers.in_flight()
+
+    def _receive_if_needed(self) -> None:
+        now = time.monotonic()
+        if now < self._next_receive:
             return
-        in_flight = self.workers.in_flight()
-        want = slots * (self.workers.depth + 1) - len(self.pending) - in_flight
+        want = self._wanted()
         if want <= 0:
             return
+        in_flight = self.workers.in_flight()
         per_message = max(1, self.document.mini_batches_per_message)
         messages = self.queue.receive(math.ceil(want / per_message))
         for message in messages:

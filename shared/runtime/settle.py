@@ -70,6 +70,16 @@ class Settler:
         self._attributes = {"fanout.run_id": step.run_id, "fanout.job": step.job}
 
     @property
+    def writing(self) -> bool:
+        """A write is in flight (its outcome is collected by the next :meth:`tick`)."""
+        return self._flight is not None
+
+    @property
+    def flush_at(self) -> float | None:
+        """When the outcomes waiting now are due to be written (``time.monotonic()``), None if none."""
+        return None if self._pending_since is None else self._pending_since + FLUSH_INTERVAL
+
+    @property
     def busy(self) -> bool:
         """Outcomes are waiting or being written."""
         return bool(len(self.recorder)) or self._flight is not None
