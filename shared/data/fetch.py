@@ -264,9 +264,8 @@ def _signer(
 
         return with_key
     if credential is not None and hasattr(credential, "get_token"):
-        service = BlobServiceClient(
-            container.url.split("/" + container.container_name)[0], credential=credential, **settings
-        )
+        account_url = container.url.partition("?")[0].rstrip("/").rsplit("/", 1)[0]  # without the container
+        service = BlobServiceClient(account_url, credential=credential, **settings)
 
         def with_delegation() -> Sas:
             now = datetime.now(UTC)

@@ -192,7 +192,10 @@ class Agent:
         self.monitor.start()
         # Work first: the first messages arrive while the workers start (init() may take seconds),
         # and a node that finds nothing left to do exits without starting any worker.
-        self._receive_if_needed()
+        try:
+            self._receive_if_needed()
+        except Exception:  # a storage hiccup: start the workers, the loop receives again
+            logger.warning("the first receive failed; starting the workers anyway", exc_info=True)
         if self.finished:
             self.nodelog.main("nothing left to do on this node; no worker was started")
             return
