@@ -13,4 +13,5 @@ BENCHMARKS: list[str] = [
     "overhead",
     "throughput",
     "scale_dispatch",
+    "resume",
 ]

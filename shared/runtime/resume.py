@@ -35,6 +35,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -76,6 +77,7 @@ logger = logging.getLogger(__name__)
 CARRIED_AGENT = "carried"
 SUMMARY_FILE = "resume.json"
 _TRANSACTION = 100
+_WRITERS = 8
 
 
 class CarrySummary(FrozenModel):
@@ -252,13 +254,18 @@ def _locate_rows(
 
 
 def _write_records(clients: StorageClients, step: StepRef, records: Sequence[MiniBatchRecord]) -> None:
+    """Upsert the carried records, 100 per entity-group transaction, several transactions at a time."""
     table = minibatch_table(clients)
     key = step_key(step)
-    for start in range(0, len(records), _TRANSACTION):
-        chunk = records[start : start + _TRANSACTION]
+    chunks = [records[start : start + _TRANSACTION] for start in range(0, len(records), _TRANSACTION)]
+
+    def write(chunk: Sequence[MiniBatchRecord]) -> None:
         table.submit_transaction(
             [("upsert", record_to_entity(key, r), {"mode": UpdateMode.REPLACE}) for r in chunk]
         )
+
+    with ThreadPoolExecutor(max_workers=_WRITERS) as pool:
+        list(pool.map(write, chunks))
 
 
 def _write_shard(
