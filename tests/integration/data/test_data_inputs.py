@@ -176,7 +176,9 @@ def test_concurrent_workers_share_one_download(folder: DataFolder, tmp_path: Pat
         f"{folder.prefix}/m",
         str(tmp_path / "node" / "m"),
     )
-    with multiprocessing.get_context("fork").Pool(3) as pool:
+    # spawn, not fork: a forked copy of a test process that already runs gRPC threads (the durable
+    # engine of other tests) can crash in the child.
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
         results = pool.starmap(_download_in_process, [args] * 3)
     # One process downloaded; the others waited on the lock and found the files current (a second
     # download would have renamed a new file, with a new inode, into place).
