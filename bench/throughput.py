@@ -221,8 +221,9 @@ def main(argv: list[str] | None = None) -> None:
             fanout_seconds = agent_seconds + finalize_seconds
             rounds.append((fanout_seconds, plan_seconds + fanout_seconds, baseline_seconds))
             print(
-                f"round {number}: Fanout {fanout_seconds:.2f} s ({fanout_seconds / baseline_seconds:.2f}×), "
-                f"baseline {baseline_seconds:.2f} s, {load_now()}"
+                f"round {number}: Fanout {fanout_seconds:.2f} s = agent {agent_seconds:.2f} s + finalize "
+                f"{finalize_seconds:.2f} s ({fanout_seconds / baseline_seconds:.2f}×), baseline "
+                f"{baseline_seconds:.2f} s, {load_now()}"
             )
     fanout_seconds, with_plan, baseline_seconds = (min(r[i] for r in rounds) for i in range(3))
     best = " (best of each over the rounds)" if len(rounds) > 1 else ""

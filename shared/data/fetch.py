@@ -47,6 +47,8 @@ from azure.storage.blob import (
 )
 
 from shared.data.locations import BlobRoot, _same_account
+from shared.data.ranges import Fetch
+from shared.errors import DataError
 from shared.storage import StorageClients, environment_http_settings
 
 logger = logging.getLogger(__name__)
@@ -135,39 +137,91 @@ def download_to(
         downloader.readinto(handle)
         return
     start = handle.tell()
+
+    def once() -> None:
+        handle.seek(start)
+        handle.truncate()
+        url = target.sas_url(blob_name)
+        if url is None or not _sas_get(target, url, blob_name, {}, handle.write):
+            _pipeline_get(target, blob_name, handle)
+
+    _with_retries(blob_name, once)
+
+
+def read_range(clients: StorageClients, root: BlobRoot, blob_name: str, offset: int, length: int) -> bytes:
+    """Bytes ``offset .. offset + length - 1`` of a blob (fewer only at its end).
+
+    Raises:
+        ResourceNotFoundError: the blob does not exist.
+        HttpResponseError: the service refused the read.
+    """
+    target = _target(clients, root)
+    result: list[bytes] = []
+
+    def once() -> None:
+        result.clear()
+        url = target.sas_url(blob_name)
+        wanted = {"x-ms-range": f"bytes={offset}-{offset + length - 1}"}
+        if url is None or not _sas_get(target, url, blob_name, wanted, result.append):
+            downloader = target.container.download_blob(blob_name, offset=offset, length=length)
+            result[:] = [downloader.readall()]
+
+    _with_retries(blob_name, once)
+    return b"".join(result)
+
+
+def range_fetcher(clients: StorageClients, root: BlobRoot, blob_name: str, describe: str) -> Fetch:
+    """A :data:`~shared.data.ranges.Fetch` of one blob through :func:`read_range` (errors: DataError)."""
+
+    def fetch(offset: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        try:
+            return read_range(clients, root, blob_name, offset, length)
+        except ResourceNotFoundError as exc:
+            raise DataError(
+                f"{describe} does not exist (was it deleted after the step was planned?)"
+            ) from exc
+        except HttpResponseError as exc:
+            raise DataError(f"cannot read {describe}: {exc.message or exc}") from exc
+
+    return fetch
+
+
+def _with_retries(blob_name: str, read: Callable[[], None]) -> None:
+    """Run ``read`` until it succeeds, at most :data:`READ_ATTEMPTS` times for transient failures."""
     for attempt in range(1, READ_ATTEMPTS + 1):
         try:
-            url = target.sas_url(blob_name)
-            if url is None or not _sas_get(target, url, blob_name, handle):
-                _pipeline_get(target, blob_name, handle)
+            read()
             return
         except (IncompleteReadError, ServiceResponseError) as exc:
             if attempt == READ_ATTEMPTS:
                 raise
             logger.info("reading %s failed (attempt %d: %s); reading it again", blob_name, attempt, exc)
-            handle.seek(start)
-            handle.truncate()
             time.sleep(0.2 * attempt)
 
 
-def _sas_get(target: _Target, url: str, blob_name: str, handle: IO[bytes]) -> bool:
-    """One GET with the SAS; False when the SAS was refused (the caller reads through the SDK)."""
+def _sas_get(
+    target: _Target, url: str, blob_name: str, headers: dict[str, str], write: Callable[[bytes], Any]
+) -> bool:
+    """One GET with the SAS, its body handed to ``write``; False when the SAS was refused (the caller
+    reads through the SDK)."""
     import urllib3
 
     try:
         response = target.http().request(
             "GET",
             url,
-            headers={"x-ms-version": target.container.api_version},
+            headers={"x-ms-version": target.container.api_version, **headers},
             preload_content=False,
             redirect=False,
         )
     except urllib3.exceptions.HTTPError as exc:
         raise ServiceResponseError(f"cannot reach {target.base_url}: {exc}") from exc
     try:
-        if response.status == 200:
-            for chunk in response.stream(256 * 1024):
-                handle.write(chunk)
+        if response.status in (200, 206):
+            for chunk in response.stream(1024 * 1024):
+                write(chunk)
             return True
         body = response.read()
     except urllib3.exceptions.HTTPError as exc:
@@ -178,6 +232,8 @@ def _sas_get(target: _Target, url: str, blob_name: str, handle: IO[bytes]) -> bo
         raise ResourceNotFoundError(f"{blob_name} does not exist ({response.headers.get('x-ms-error-code')})")
     if response.status in _TRANSIENT:
         raise ServiceResponseError(f"{blob_name}: HTTP {response.status} {body[:200]!r}")
+    if response.status == 416:
+        raise HttpResponseError(message=f"{blob_name}: the range is not satisfiable (HTTP 416)")
     target.give_up_sas(f"HTTP {response.status} {response.headers.get('x-ms-error-code', '')}")
     return False
 

@@ -21,7 +21,6 @@ from typing import Any
 import pandas as pd
 import pyarrow.parquet as pq
 
-from shared.data.locations import open_container
 from shared.data.manifest import (
     ColumnKind,
     Manifest,
@@ -31,7 +30,7 @@ from shared.data.manifest import (
     TabularFormat,
     TabularPart,
 )
-from shared.data.ranges import Fetch, RangeFile, blob_fetcher, read_records
+from shared.data.ranges import Fetch, RangeFile, read_records
 from shared.data.transforms import PATH_COLUMN, apply_transformations, filter_by_keys, to_kind
 from shared.errors import DataError
 from shared.storage import StorageClients
@@ -43,8 +42,11 @@ HEAD_BYTES = 256 * 1024
 
 
 def source_fetcher(clients: StorageClients, manifest: Manifest, source: SourceFile) -> Fetch:
+    """Byte ranges of a source file, read the worker's lean way (:func:`shared.data.fetch.read_range`)."""
+    from shared.data.fetch import range_fetcher
+
     root = manifest.roots[source.root]
-    return blob_fetcher(open_container(clients, root), root.blob_name(source.path), source.display)
+    return range_fetcher(clients, root, root.blob_name(source.path), source.display)
 
 
 def read_mini_batch(clients: StorageClients, manifest: Manifest, mini_batch: MiniBatch) -> pd.DataFrame:

@@ -107,3 +107,17 @@ def test_without_a_way_to_sign_blobs_are_read_through_the_sdk(
     assert out.getvalue() == b"d"
     with pytest.raises(ResourceNotFoundError):
         fetch.download_to(folder.clients, root, root.blob_name("gone.txt"), 1, io.BytesIO())
+
+
+def test_ranges_are_read_with_the_sas_and_through_the_sdk_alike(folder: DataFolder) -> None:
+    payload = bytes(range(256)) * 8
+    folder.put("r.bin", payload)
+    root = _root(folder)
+    name = root.blob_name("r.bin")
+    assert fetch.read_range(folder.clients, root, name, 100, 50) == payload[100:150]
+    assert fetch.read_range(folder.clients, root, name, 2000, 500) == payload[2000:]  # fewer at the end
+    target = fetch._target(folder.clients, root)
+    target.sign = None  # as when no SAS can be had
+    assert fetch.read_range(folder.clients, root, name, 100, 50) == payload[100:150]
+    with pytest.raises(ResourceNotFoundError):
+        fetch.read_range(folder.clients, root, root.blob_name("missing.bin"), 0, 10)
