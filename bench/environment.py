@@ -30,6 +30,27 @@ def describe(storage: str) -> str:
     )
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    ``getrusage().ru_maxrss`` is not it on Linux: the kernel carries the peak of the process image
+    an ``exec`` replaced into it, so a child started by ``spawn`` from a big parent reports the
+    parent's size. ``VmHWM`` in ``/proc/self/status`` is the peak of this image only.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:  # not Linux (macOS: ru_maxrss is in bytes there and has no such carry-over)
+        pass
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
 def load_now() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.2f} / {five:.2f} (1/5 min) at the end"

@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import time
 
-from bench.environment import describe, load_now
+from bench.environment import describe, load_now, peak_rss_mb
 from bench.runtime_kit import storage
 from bench.scale_plan import baseline_listing, parallel_step, seed
 from shared.orchestration.contracts import StepRef
@@ -55,7 +54,7 @@ def _plan_and_dispatch(connection_string: str, location: BlobData, mini_batch_si
         "messages": messages,
         "plan": plan_seconds,
         "dispatch": dispatch_seconds,
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": peak_rss_mb(),
     }
 
 

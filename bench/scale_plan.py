@@ -28,13 +28,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import resource
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.environment import peak_rss_mb
 from shared.azurite import start_azurite
 from shared.data import load_manifest, plan_mini_batches, save_manifest
 from shared.orchestration.contracts import ResolvedInput, StepDefinition, StepRef
@@ -106,7 +106,7 @@ def plan_and_store(clients: StorageClients, job: JobPlan, definition: StepDefini
         save_seconds=saved - planned,
         load_seconds=done - saved,
         manifest_bytes=int(size.get_blob_properties().size),
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        peak_rss_mb=peak_rss_mb(),
     )
 
 
