@@ -13,6 +13,7 @@ heartbeats run on the same thread, in order.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -61,6 +62,10 @@ class Settler:
         self.nodelog = nodelog
         self.output_sync = output_sync
         self.io = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-storage")
+        # With output files, outcomes wait here until a write has uploaded the files present when it
+        # took them: one that arrives while files are being uploaded waits for the next write.
+        self._arrived: list[Outcome] = []
+        self._arrived_lock = threading.Lock()
         self._flight: Future[list[Written]] | None = None
         self._pending_since: float | None = None
         self._event_settled = 0
@@ -82,21 +87,29 @@ class Settler:
     @property
     def busy(self) -> bool:
         """Outcomes are waiting or being written."""
-        return bool(len(self.recorder)) or self._flight is not None
+        return bool(self._waiting()) or self._flight is not None
 
     def add(self, outcome: Outcome) -> None:
-        self.recorder.add(outcome)
+        if self.output_sync is None:
+            self.recorder.add(outcome)
+        else:
+            with self._arrived_lock:
+                self._arrived.append(outcome)
         if self._pending_since is None:
             self._pending_since = time.monotonic()
+
+    def _waiting(self) -> int:
+        """Outcomes not written yet."""
+        return len(self._arrived) + len(self.recorder)
 
     def tick(self, *, idle: bool) -> None:
         """Take back a finished write; start the next one when due (one write in flight at a time)."""
         self._collect(idle=idle)
         self._delete_settled_messages()
-        if self._flight is not None or not len(self.recorder):
+        if self._flight is not None or not self._waiting():
             return
         waited = time.monotonic() - (self._pending_since or time.monotonic())
-        if len(self.recorder) >= MAX_RECORDS_PER_FLUSH_TRIGGER or waited >= FLUSH_INTERVAL or idle:
+        if self._waiting() >= MAX_RECORDS_PER_FLUSH_TRIGGER or waited >= FLUSH_INTERVAL or idle:
             self._pending_since = None
             self._flight = self.io.submit(self._write)
 
@@ -106,7 +119,7 @@ class Settler:
             if self._flight is not None:
                 wait([self._flight])
             self._collect(idle=True)
-            if not len(self.recorder):
+            if not self._waiting():
                 break
             self._flight = self.io.submit(self._write)
         self._delete_settled_messages()
@@ -146,13 +159,23 @@ class Settler:
 
     # --- internals ------------------------------------------------------------------------------
     def _write(self) -> list[Written]:
-        """On the storage thread: upload new output files, then store the outcomes that produced them."""
+        """On the storage thread: upload new output files, then store the outcomes that produced them.
+
+        Only outcomes that had arrived before the upload began are stored: a mini-batch never counts
+        before its files are stored (an outcome arriving meanwhile waits for the next write).
+        """
+        with self._arrived_lock:
+            taken, self._arrived = self._arrived, []
         try:
             if self.output_sync is not None:
                 self.output_sync.sync()
         except Exception:  # the outcomes wait: their files must be stored before they count
             logger.warning("uploading output files failed; will retry", exc_info=True)
+            with self._arrived_lock:
+                self._arrived[:0] = taken
             return []
+        for outcome in taken:
+            self.recorder.add(outcome)
         return self.recorder.flush()
 
     def _collect(self, *, idle: bool) -> None:
@@ -160,7 +183,7 @@ class Settler:
             return
         written = self._flight.result()
         self._flight = None
-        if len(self.recorder) and self._pending_since is None:
+        if self._waiting() and self._pending_since is None:
             self._pending_since = time.monotonic()
         for item in written:
             self._settled(item)
