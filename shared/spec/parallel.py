@@ -14,15 +14,15 @@ Decisions where Azure ML is ambiguous (documented in ``docs/spec.md``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import ValidationError
 
 from shared.plan import CodeRef, DataInput, EnvironmentPlan, ParallelSettings, RetrySettings
 from shared.spec.arguments import Scope, parse_runtime_flags, split_arguments
-from shared.spec.bindings import ExpressionError, whole_expression
+from shared.spec.bindings import Expr, ExpressionError, whole_expression
 from shared.spec.components import JobSource
 from shared.spec.context import Context
 from shared.spec.environment import check_entry_script, code_ref, environment_plan
@@ -35,7 +35,7 @@ from shared.spec.fields import (
     THRESHOLD,
     fail,
 )
-from shared.spec.issues import Where, suggest
+from shared.spec.issues import Issues, Where, suggest
 from shared.spec.job_settings import resolve_setting
 from shared.spec.minibatch import parse_mini_batch_size, parse_partition_keys_text
 from shared.spec.pipeline_io import PipelineInput
@@ -216,50 +216,52 @@ def _input_data(
             key=True,
         )
         return None
-    try:
-        expr = whole_expression(value)
-    except ExpressionError as exc:
-        issues.error(where, exc.message, exc.expected)
+    name = _bound_name("input_data", value, where, inputs, kind="input", issues=issues)
+    if name is None:
         return None
-    if expr is None or expr.kind != "input":
-        issues.error(
-            where, f"input_data must name one of the job's inputs, got {value!r}", "${{inputs.<name>}}"
-        )
-        return None
-    if expr.name not in inputs:
-        issues.error(where, f"the job has no input '{expr.name}'", suggest(expr.name, inputs))
-        return None
-    plan = inputs[expr.name].plan
-    if inputs[expr.name].broken:
+    plan = inputs[name].plan
+    if inputs[name].broken:
         return None
     if plan is None:
-        issues.error(where, f"input '{expr.name}' has no value", "a value for the input that is split")
+        issues.error(where, f"input '{name}' has no value", "a value for the input that is split")
         return None
     if not isinstance(plan, DataInput):
         issues.error(
             where,
-            f"input_data must be data, but input '{expr.name}' is the literal {plan.value!r}",
+            f"input_data must be data, but input '{name}' is the literal {plan.value!r}",
             "a uri_folder, uri_file or mltable input",
         )
         return None
-    return expr.name
+    return name
 
 
 def _append_row_to(value: str | None, where: Where, outputs: frozenset[str], ctx: Context) -> str | None:
     if value is None:
         return None
-    issues = ctx.issues
+    return _bound_name("append_row_to", value, where, outputs, kind="output", issues=ctx.issues)
+
+
+def _bound_name(
+    setting: str,
+    value: Any,
+    where: Where,
+    names: Collection[str],
+    *,
+    kind: Literal["input", "output"],
+    issues: Issues,
+) -> str | None:
+    """The job input or output that ``setting`` binds to (``${{inputs.<name>}}`` or
+    ``${{outputs.<name>}}``), or None when it is not exactly such a binding (the error is recorded)."""
     try:
         expr = whole_expression(value)
     except ExpressionError as exc:
         issues.error(where, exc.message, exc.expected)
         return None
-    if expr is None or expr.kind != "output":
-        issues.error(
-            where, f"append_row_to must name one of the job's outputs, got {value!r}", "${{outputs.<name>}}"
-        )
+    if expr is None or expr.kind != kind:
+        expected = Expr(kind, name="<name>").canonical
+        issues.error(where, f"{setting} must name one of the job's {kind}s, got {value!r}", expected)
         return None
-    if expr.name not in outputs:
-        issues.error(where, f"the job has no output '{expr.name}'", suggest(expr.name, outputs))
+    if expr.name not in names:
+        issues.error(where, f"the job has no {kind} '{expr.name}'", suggest(expr.name, names))
         return None
     return expr.name
