@@ -1,4 +1,4 @@
-"""The ``MLTable`` file: parsed, validated, located.
+"""The ``MLTable`` model: paths and the supported transformations, as validated pydantic models.
 
 An MLTable folder holds a YAML file named ``MLTable`` with ``paths`` (``file``/``folder``/``pattern``)
 and an ordered list of ``transformations``. Fanout reads the subset that covers how Azure ML users
@@ -9,25 +9,22 @@ describe batch-inference data (reference §6.4):
 - columns: ``drop_columns``, ``keep_columns``, ``convert_column_types``,
   ``extract_columns_from_partition_format``.
 
-``filter`` (an expression language of its own) and anything unknown are refused with an
-:class:`~shared.errors.MLTableError` that names the transformation and its line in the file. An MLTable
-without a ``read_*`` transformation is a list of files (reference §1.3).
+An MLTable without a ``read_*`` transformation is a list of files (reference §1.3). This module is
+what the planner, the readers and the transformations work from; turning the file's text into these
+models (argument spellings, refused transformations, errors with line numbers) is
+:mod:`shared.data.mltable_parser`, kept apart so the data path does not depend on the YAML details.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from pydantic import Field
 
-from shared.errors import MLTableError
 from shared.models import FrozenModel
 
+#: The file name of an MLTable inside its folder.
 MLTABLE_FILE = "MLTable"
 
 
@@ -41,6 +38,8 @@ class HeaderMode(StrEnum):
 
 
 class Encoding(StrEnum):
+    """The text encodings ``read_delimited`` and ``read_json_lines`` accept (Azure ML's names)."""
+
     UTF8 = "utf8"
     ISO88591 = "iso88591"
     LATIN1 = "latin1"
@@ -77,6 +76,8 @@ _CODECS = {
 
 
 class ReadDelimited(FrozenModel):
+    """``read_delimited``: the table is CSV-like text, one record per line unless multi-line is on."""
+
     kind: Literal["read_delimited"] = "read_delimited"
     delimiter: str = Field(default=",", min_length=1, description="Field separator.")
     encoding: Encoding = Encoding.UTF8
@@ -90,11 +91,15 @@ class ReadDelimited(FrozenModel):
 
 
 class ReadParquet(FrozenModel):
+    """``read_parquet``: the table is parquet files, split by row groups."""
+
     kind: Literal["read_parquet"] = "read_parquet"
     include_path_column: bool = False
 
 
 class ReadJsonLines(FrozenModel):
+    """``read_json_lines``: one JSON object per line; invalid lines fail the mini-batch or are dropped."""
+
     kind: Literal["read_json_lines"] = "read_json_lines"
     include_path_column: bool = False
     invalid_lines: Literal["error", "drop"] = "error"
@@ -102,43 +107,59 @@ class ReadJsonLines(FrozenModel):
 
 
 class Take(FrozenModel):
+    """``take``: keep the first rows of the whole table (its files, for a file-list MLTable)."""
+
     kind: Literal["take"] = "take"
     count: int = Field(ge=0, description="Keep the first `count` rows.")
 
 
 class Skip(FrozenModel):
+    """``skip``: drop the first rows of the whole table (its files, for a file-list MLTable)."""
+
     kind: Literal["skip"] = "skip"
     count: int = Field(ge=0, description="Drop the first `count` rows.")
 
 
 class TakeRandomSample(FrozenModel):
+    """``take_random_sample``: keep each row with a probability, reproducibly for a seed (default 0)."""
+
     kind: Literal["take_random_sample"] = "take_random_sample"
     probability: float = Field(ge=0, le=1, description="Chance that a row is kept.")
     seed: int | None = None
 
 
 class DropColumns(FrozenModel):
+    """``drop_columns``: remove the named columns."""
+
     kind: Literal["drop_columns"] = "drop_columns"
     columns: list[str]
 
 
 class KeepColumns(FrozenModel):
+    """``keep_columns``: keep only the named columns."""
+
     kind: Literal["keep_columns"] = "keep_columns"
     columns: list[str]
 
 
 class BooleanType(FrozenModel):
+    """Options of a boolean conversion: which texts mean true/false, and what an unknown text becomes."""
+
     true_values: list[str] | None = None
     false_values: list[str] | None = None
     mismatch_as: Literal["true", "false", "error"] | None = None
 
 
 class DatetimeType(FrozenModel):
+    """Options of a datetime conversion (``date_constant`` is accepted for Azure ML files, not used)."""
+
     formats: list[str] = Field(min_length=1, description="strftime formats tried in order.")
     date_constant: str | None = None
 
 
 class ColumnConversion(FrozenModel):
+    """One entry of ``convert_column_types``: the columns and the type they are converted to."""
+
     columns: list[str] = Field(min_length=1)
     type: Literal["int", "float", "string", "boolean", "datetime"]
     boolean: BooleanType | None = None
@@ -146,11 +167,15 @@ class ColumnConversion(FrozenModel):
 
 
 class ConvertColumnTypes(FrozenModel):
+    """``convert_column_types``: column conversions applied in order."""
+
     kind: Literal["convert_column_types"] = "convert_column_types"
     conversions: list[ColumnConversion] = Field(min_length=1)
 
 
 class ExtractPartitionFormat(FrozenModel):
+    """``extract_columns_from_partition_format``: columns read from each file's path."""
+
     kind: Literal["extract_columns_from_partition_format"] = "extract_columns_from_partition_format"
     partition_format: str = Field(min_length=1, description="e.g. '{Store}/{Brand}/{file_name}.csv'.")
 
@@ -170,26 +195,10 @@ Transformation = Annotated[
     Field(discriminator="kind"),
 ]
 
-_MODELS: dict[str, type[FrozenModel]] = {
-    "read_delimited": ReadDelimited,
-    "read_parquet": ReadParquet,
-    "read_json_lines": ReadJsonLines,
-    "take": Take,
-    "skip": Skip,
-    "take_random_sample": TakeRandomSample,
-    "drop_columns": DropColumns,
-    "keep_columns": KeepColumns,
-    "convert_column_types": ConvertColumnTypes,
-    "extract_columns_from_partition_format": ExtractPartitionFormat,
-}
-_REFUSED = {
-    "filter": "filter expressions are not supported; filter rows in run() instead",
-    "read_delta_lake": "Delta Lake tables are not supported; export the table version to parquet",
-}
-_TOP_LEVEL = {"$schema", "type", "paths", "transformations", "metadata", "traits"}
-
 
 class MLTablePath(FrozenModel):
+    """One entry of ``paths``: a file, a folder or a glob pattern."""
+
     kind: Literal["file", "folder", "pattern"]
     value: str = Field(description="Relative path (to the MLTable folder) or an absolute data URI.")
 
@@ -210,227 +219,8 @@ class MLTable(FrozenModel):
 
     @property
     def partition_format(self) -> str | None:
+        """The format of ``extract_columns_from_partition_format``, or None when there is none."""
         for step in self.transformations:
             if isinstance(step, ExtractPartitionFormat):
                 return step.partition_format
         return None
-
-
-# --- parsing ----------------------------------------------------------------------------------------
-
-
-def parse_mltable(text: str, source: str = MLTABLE_FILE) -> MLTable:
-    """Parse and validate the text of an MLTable file.
-
-    Args:
-        text: the YAML.
-        source: where it came from, used in error messages (``<source>:<line>: ...``).
-
-    Raises:
-        MLTableError: malformed YAML, a missing or malformed ``paths`` entry, an unsupported or
-            malformed transformation — the message names it and its line.
-    """
-    try:
-        document = YAML(typ="rt").load(text)
-    except YAMLError as exc:
-        raise MLTableError(f"{source}: not valid YAML: {exc}", path=source) from exc
-    if not isinstance(document, CommentedMap):
-        raise MLTableError(f"{source}: expected a mapping with 'paths' and 'transformations'", path=source)
-    for key in document:
-        if key not in _TOP_LEVEL:
-            raise MLTableError(
-                f"{_where(source, document, key)}: unknown key {key!r}; expected one of "
-                "paths, transformations, type, $schema",
-                path=source,
-            )
-    kind = document.get("type", "mltable")
-    if kind != "mltable":
-        raise MLTableError(f"{_where(source, document, 'type')}: type must be 'mltable', not {kind!r}")
-    paths = _parse_paths(document, source)
-    transformations = _parse_transformations(document, source)
-    return MLTable(paths=paths, transformations=transformations)
-
-
-def _parse_paths(document: CommentedMap, source: str) -> list[MLTablePath]:
-    raw = document.get("paths")
-    if not isinstance(raw, CommentedSeq) or not raw:
-        raise MLTableError(
-            f"{_where(source, document, 'paths')}: 'paths' must be a non-empty list of "
-            "{file: ...}, {folder: ...} or {pattern: ...}",
-            path=source,
-        )
-    paths: list[MLTablePath] = []
-    for position, entry in enumerate(raw):
-        where = _item_where(source, raw, position)
-        if not isinstance(entry, CommentedMap) or len(entry) != 1:
-            raise MLTableError(
-                f"{where}: each path must have exactly one of file, folder or pattern", path=source
-            )
-        (kind, value), *_ = entry.items()
-        if kind not in {"file", "folder", "pattern"} or not isinstance(value, str) or not value.strip():
-            raise MLTableError(
-                f"{where}: expected 'file: <path>', 'folder: <path>' or 'pattern: <glob>', got {kind!r}",
-                path=source,
-            )
-        paths.append(MLTablePath(kind=kind, value=value.strip()))
-    return paths
-
-
-def _parse_transformations(document: CommentedMap, source: str) -> list[Any]:
-    raw = document.get("transformations")
-    if raw is None:
-        return []
-    if not isinstance(raw, CommentedSeq):
-        raise MLTableError(f"{_where(source, document, 'transformations')}: expected a list", path=source)
-    steps: list[Any] = []
-    reads = 0
-    for position, entry in enumerate(raw):
-        where = _item_where(source, raw, position)
-        name, arguments = _split_step(entry, where, source)
-        if name in _REFUSED:
-            raise MLTableError(
-                f"{where}: transformation {name!r} is not supported: {_REFUSED[name]}",
-                path=source,
-                transformation=name,
-            )
-        model = _MODELS.get(name)
-        if model is None:
-            raise MLTableError(
-                f"{where}: unknown transformation {name!r}; supported: {', '.join(sorted(_MODELS))}",
-                path=source,
-                transformation=name,
-            )
-        try:
-            step = model.model_validate({"kind": name, **_arguments(name, arguments)})
-        except (ValidationError, TypeError, ValueError) as exc:
-            raise MLTableError(
-                f"{where}: transformation {name!r} is malformed: {_explain(exc)}",
-                path=source,
-                transformation=name,
-            ) from exc
-        if isinstance(step, ReadDelimited | ReadParquet | ReadJsonLines):
-            reads += 1
-            if reads > 1:
-                raise MLTableError(f"{where}: only one read_* transformation is allowed", path=source)
-            if steps:
-                raise MLTableError(f"{where}: {name!r} must be the first transformation", path=source)
-        steps.append(step)
-    return steps
-
-
-def _split_step(entry: Any, where: str, source: str) -> tuple[str, Any]:
-    if isinstance(entry, str):
-        return entry, None
-    if isinstance(entry, CommentedMap) and len(entry) == 1:
-        (name, arguments), *_ = entry.items()
-        return str(name), arguments
-    raise MLTableError(
-        f"{where}: each transformation must be a single '<name>: <arguments>' entry", path=source
-    )
-
-
-def _arguments(name: str, arguments: Any) -> dict[str, Any]:
-    """Normalise the many spellings of transformation arguments into model fields."""
-    special = _SPECIAL_ARGUMENTS.get(name)
-    if special is not None:
-        return special(arguments)
-    if arguments is None:
-        return {}
-    if not isinstance(arguments, dict):
-        raise ValueError(f"expected a mapping of options, got {arguments!r}")
-    return dict(arguments)
-
-
-def _count(arguments: Any) -> dict[str, Any]:
-    return dict(arguments) if isinstance(arguments, dict) else {"count": arguments}
-
-
-def _columns(arguments: Any) -> dict[str, Any]:
-    if isinstance(arguments, dict):
-        arguments = arguments.get("columns")
-    return {"columns": [arguments] if isinstance(arguments, str) else list(arguments or [])}
-
-
-def _conversions(arguments: Any) -> dict[str, Any]:
-    items = arguments if isinstance(arguments, list) else [arguments]
-    return {"conversions": [_conversion(item) for item in items]}
-
-
-def _conversion(item: Any) -> dict[str, Any]:
-    if not isinstance(item, dict) or "columns" not in item or "column_type" not in item:
-        raise ValueError("each conversion needs 'columns' and 'column_type'")
-    columns = item["columns"]
-    column_type = item["column_type"]
-    result: dict[str, Any] = {"columns": [columns] if isinstance(columns, str) else list(columns)}
-    if isinstance(column_type, str):
-        result["type"] = {"bool": "boolean", "integer": "int", "double": "float"}.get(
-            column_type, column_type
-        )
-        if result["type"] == "datetime":
-            raise ValueError(
-                "datetime conversion needs 'formats', e.g. column_type: {datetime: {formats: [...]}}"
-            )
-        return result
-    if isinstance(column_type, dict) and len(column_type) == 1:
-        (kind, options), *_ = column_type.items()
-        kind = {"bool": "boolean"}.get(kind, kind)
-        result["type"] = kind
-        if kind in {"boolean", "datetime"}:
-            options = dict(options or {})
-            if kind == "datetime" and isinstance(options.get("formats"), str):
-                options["formats"] = [options["formats"]]
-            result[kind] = options
-        return result
-    raise ValueError(f"column_type must be int, float, string, boolean or datetime, got {column_type!r}")
-
-
-def _partition_format(arguments: Any) -> str:
-    """``{partition_format: "..."}``, a plain string, or the flow-mapping shorthand of the docs
-    (``{timestamp:yyyy/MM/dd}``, which YAML reads as a key without value)."""
-    if isinstance(arguments, str):
-        return arguments
-    if isinstance(arguments, dict):
-        if "partition_format" in arguments:
-            return str(arguments["partition_format"])
-        if len(arguments) == 1:
-            (key, value), *_ = arguments.items()
-            if value is None:
-                return "{" + str(key) + "}"
-    raise ValueError("expected {partition_format: '<format>'}")
-
-
-_SPECIAL_ARGUMENTS: dict[str, Callable[[Any], dict[str, Any]]] = {
-    "take": _count,
-    "skip": _count,
-    "drop_columns": _columns,
-    "keep_columns": _columns,
-    "convert_column_types": _conversions,
-    "extract_columns_from_partition_format": lambda arguments: {
-        "partition_format": _partition_format(arguments)
-    },
-}
-
-
-def _explain(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'] if p != 'kind') or 'value'}: {error['msg']}"
-            for error in exc.errors()
-        )
-    return str(exc)
-
-
-def _where(source: str, mapping: CommentedMap, key: str) -> str:
-    try:
-        line = mapping.lc.key(key)[0] + 1
-    except (KeyError, TypeError, AttributeError):
-        line = mapping.lc.line + 1
-    return f"{source}:{line}"
-
-
-def _item_where(source: str, sequence: CommentedSeq, position: int) -> str:
-    try:
-        line = sequence.lc.item(position)[0] + 1
-    except (KeyError, TypeError, AttributeError):
-        line = sequence.lc.line + 1
-    return f"{source}:{line}"

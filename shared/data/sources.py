@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from shared.data.locations import BlobFile, BlobRoot, blob_properties, list_files, open_container, parse_uri
-from shared.data.mltable import MLTABLE_FILE, MLTable, parse_mltable
+from shared.data.mltable import MLTABLE_FILE, MLTable
+from shared.data.mltable_parser import parse_mltable
 from shared.data.patterns import compile_glob, glob_prefix, has_wildcard
 from shared.errors import DataError
 from shared.storage import StorageClients

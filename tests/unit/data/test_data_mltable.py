@@ -17,8 +17,8 @@ from shared.data.mltable import (
     Skip,
     Take,
     TakeRandomSample,
-    parse_mltable,
 )
+from shared.data.mltable_parser import parse_mltable
 from shared.errors import MLTableError
 
 CONVERT = (

@@ -16,7 +16,7 @@ from shared.data.manifest import (
     TabularFormat,
     TabularPart,
 )
-from shared.data.mltable import parse_mltable
+from shared.data.mltable_parser import parse_mltable
 from shared.data.readers import header_names, infer_types, parse_delimited
 from shared.data.tabular import row_window
 from shared.data.transforms import apply_transformations, filter_by_keys, key_value
