@@ -73,23 +73,3 @@ def one_error(path: Path, overrides: Mapping[str, str] | None = None) -> SpecIss
     errors = spec_errors(path, overrides)
     assert len(errors) == 1, "\n".join(str(e) for e in errors)
     return errors[0]
-
-
-PARALLEL_JOB = """
-    type: pipeline
-    jobs:
-      score:
-        type: parallel
-        inputs:
-          data:
-            type: uri_folder
-            path: ./data/files
-        outputs:
-          result:
-            type: uri_file
-        input_data: ${{inputs.data}}
-        task:
-          code: ./src
-          entry_script: score.py
-          append_row_to: ${{outputs.result}}
-"""
