@@ -19,7 +19,7 @@ from pathlib import Path
 from shared.errors import SpecError, SpecIssue
 from shared.plan import DataInput, JobOutputRef, JobPlan, JobType, LiteralInput, RunPlan
 from shared.settings import ExecutorKind, get_settings
-from shared.spec.command import freeze_command
+from shared.spec.command import FrozenCommand, freeze_command
 from shared.spec.components import JobSource, load_job
 from shared.spec.context import Context
 from shared.spec.fields import NAME_RE
@@ -29,7 +29,7 @@ from shared.spec.job_io import OutputDraft, Resolver
 from shared.spec.loader import MAX_TEXT_BYTES, load_text
 from shared.spec.locations import compute_name
 from shared.spec.outputs import output_plan
-from shared.spec.parallel import freeze_parallel
+from shared.spec.parallel import FrozenParallel, freeze_parallel
 from shared.spec.pipeline_io import pipeline_inputs, pipeline_outputs
 from shared.spec.schema import PipelineSpec
 from shared.spec.validation import validate
@@ -222,38 +222,28 @@ def _freeze_job(
             outputs[name] = plan
     compute = _compute(job, default_compute, ctx)
     layered = job.layered
+    frozen: FrozenParallel | FrozenCommand | None
     if job.kind is JobType.PARALLEL:
-        frozen_parallel = freeze_parallel(job, inputs, output_names, resolver.inputs, ctx)
-        if frozen_parallel is None:
-            return None
-        code, environment, count = (
-            frozen_parallel.code,
-            frozen_parallel.environment,
-            frozen_parallel.instance_count,
-        )
-        settings: dict[str, object] = {"parallel": frozen_parallel.settings}
+        frozen = freeze_parallel(job, inputs, output_names, resolver.inputs, ctx)
     else:
-        frozen_command = freeze_command(job, inputs, output_names, resolver.inputs, ctx)
-        if frozen_command is None:
-            return None
-        code, environment, count = (
-            frozen_command.code,
-            frozen_command.environment,
-            frozen_command.instance_count,
-        )
-        settings = {"command": frozen_command.settings}
+        frozen = freeze_command(job, inputs, output_names, resolver.inputs, ctx)
+    if frozen is None:
+        return None
+    settings: dict[str, object] = (
+        {"parallel": frozen.settings} if isinstance(frozen, FrozenParallel) else {"command": frozen.settings}
+    )
     deterministic = layered.get("is_deterministic")[0]
     return JobPlan(
         name=job.name,
         type=job.kind,
         display_name=layered.get("display_name")[0],
         compute=compute,
-        code=code,
-        environment=environment,
+        code=frozen.code,
+        environment=frozen.environment,
         inputs={k: v.plan for k, v in inputs.items() if isinstance(v.plan, LiteralInput | DataInput)},
         outputs=outputs,
         environment_variables=layered.merged_dict("environment_variables"),
-        instance_count=count,
+        instance_count=frozen.instance_count,
         depends_on=sorted(resolver.edges.get(job.name, set())),
         allow_reuse=deterministic is not False,
         **settings,
