@@ -11,6 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.azurite import AzuriteProcess, start_azurite
 from shared.settings import Settings, get_settings
@@ -46,6 +50,30 @@ def storage(azurite: AzuriteProcess, monkeypatch: pytest.MonkeyPatch) -> Storage
     clients = StorageClients.from_connection_string(azurite.connection_string)
     clients.ensure_layout()
     return clients
+
+
+_SPAN_EXPORTER = InMemorySpanExporter()
+_SPAN_EXPORTER_INSTALLED: list[bool] = []
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """The spans this process finishes during the test, kept in memory.
+
+    The exporter is added once per process to the global SDK tracer provider (set here if none is yet):
+    OpenTelemetry lets a process set its provider only once, so every test shares one exporter, emptied
+    before and after each test.
+    """
+    if not _SPAN_EXPORTER_INSTALLED:
+        provider = trace.get_tracer_provider()
+        if not isinstance(provider, TracerProvider):
+            provider = TracerProvider()
+            trace.set_tracer_provider(provider)
+        provider.add_span_processor(SimpleSpanProcessor(_SPAN_EXPORTER))
+        _SPAN_EXPORTER_INSTALLED.append(True)
+    _SPAN_EXPORTER.clear()
+    yield _SPAN_EXPORTER
+    _SPAN_EXPORTER.clear()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

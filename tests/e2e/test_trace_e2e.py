@@ -11,10 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.orchestration import names
@@ -89,24 +86,11 @@ def receiver() -> Iterator[OtlpReceiver]:
     server.server_close()
 
 
-@pytest.fixture
-def local_spans() -> Iterator[InMemorySpanExporter]:
-    """Spans of this process (the CLI's submission, the in-process engine's activities), in memory."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):  # the first test of this process to need one
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()  # keeps nothing from later tests
-
-
 def test_submit_activities_and_mini_batches_share_one_trace(
     tmp_path: Path,
     fast_polls: StorageClients,
     receiver: OtlpReceiver,
-    local_spans: InMemorySpanExporter,
+    spans: InMemorySpanExporter,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The agents are separate processes: they export to the receiver (they inherit this environment).
@@ -134,13 +118,13 @@ def test_submit_activities_and_mini_batches_share_one_trace(
     result, printed = run_file(spec)
     assert result.status is RunStatus.COMPLETED, printed
 
-    (root,) = [span for span in local_spans.get_finished_spans() if span.name == "fanout.cli.run"]
+    (root,) = [span for span in spans.get_finished_spans() if span.name == "fanout.cli.run"]
     trace_id = format(root.context.trace_id, "032x")
     assert load_plan(fast_polls, result.run_id).trace["traceparent"].split("-")[1] == trace_id
 
     activities = {
         span.name: format(span.context.trace_id, "032x")
-        for span in local_spans.get_finished_spans()
+        for span in spans.get_finished_spans()
         if span.attributes and span.attributes.get("fanout.run_id") == result.run_id
     }
     for name in (names.PREPARE_STEP, names.PLAN_STEP, names.DISPATCH_STEP, names.START_AGENTS):

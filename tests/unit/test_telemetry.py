@@ -6,12 +6,9 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.errors import ConfigurationError
@@ -26,24 +23,6 @@ from shared.telemetry import (
     resolve_exporter,
     start_span,
 )
-
-_EXPORTER = InMemorySpanExporter()
-_INSTALLED: list[bool] = []
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """An in-memory span exporter on the process's (SDK) tracer provider, emptied for each test."""
-    if not _INSTALLED:
-        provider = trace.get_tracer_provider()
-        if not isinstance(provider, TracerProvider):
-            provider = TracerProvider()
-            trace.set_tracer_provider(provider)
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        _INSTALLED.append(True)
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
 
 
 def test_exporter_defaults_follow_the_environment() -> None:

@@ -3,12 +3,6 @@ and a mini-batch span continued from a work message built under that context joi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.client import FanoutClient
@@ -18,23 +12,6 @@ from shared.runtime.messages import WorkMessage
 from shared.storage import StorageClients
 from shared.telemetry import attached_trace_context, inject_trace_context, start_span
 from tests.integration.api.specs import SELF_CONTAINED
-
-_EXPORTER = InMemorySpanExporter()
-_INSTALLED: list[bool] = []
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    if not _INSTALLED:
-        provider = trace.get_tracer_provider()
-        if not isinstance(provider, TracerProvider):
-            provider = TracerProvider()
-            trace.set_tracer_provider(provider)
-        provider.add_span_processor(SimpleSpanProcessor(_EXPORTER))
-        _INSTALLED.append(True)
-    _EXPORTER.clear()
-    yield _EXPORTER
-    _EXPORTER.clear()
 
 
 def test_submit_to_mini_batch_is_one_trace(

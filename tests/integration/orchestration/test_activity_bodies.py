@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
 from shared.compute.base import AgentState, AgentStatus, AgentTask
 from shared.errors import ComputeError
 from shared.host.engine import local_engine
@@ -201,22 +203,10 @@ def test_start_run_is_idempotent_per_run_id(storage: StorageClients) -> None:
     assert get_run(storage, run_id).status is RunStatus.QUEUED  # the fakes did not write the index
 
 
-def test_activities_continue_the_runs_trace(storage: StorageClients) -> None:
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
+def test_activities_continue_the_runs_trace(storage: StorageClients, spans: InMemorySpanExporter) -> None:
     from shared.orchestration.activities import ACTIVITIES, traced
     from shared.orchestration.models import RunStatusUpdate
     from shared.telemetry import inject_trace_context, start_span
-
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
 
     run_id = _run_id()
     with start_span("fanout.cli.submit") as root:
@@ -231,8 +221,8 @@ def test_activities_continue_the_runs_trace(storage: StorageClients) -> None:
 
     update = RunStatusUpdate(run_id=run_id, status=RunStatus.RUNNING)
     ACTIVITIES[names.SET_RUN_STATUS](_deps(storage), update.model_dump(mode="json"))
-    spans = {span.name: span for span in exporter.get_finished_spans()}
-    activity = spans["fanout.activity.set_run_status"]
+    by_name = {span.name: span for span in spans.get_finished_spans()}
+    activity = by_name["fanout.activity.set_run_status"]
     assert format(activity.context.trace_id, "032x") == trace_id
     assert activity.attributes["fanout.run_id"] == run_id
 
