@@ -56,6 +56,7 @@ def cancel_marker_path(run_id: str) -> str:
 
 
 def cancel_requested(clients: StorageClients, run_id: str) -> bool:
+    """Whether the run's cancel marker exists: storage says so even when the cancel event was missed."""
     return bool(clients.container(Container.RUNS).get_blob_client(cancel_marker_path(run_id)).exists())
 
 
@@ -63,11 +64,15 @@ def cancel_requested(clients: StorageClients, run_id: str) -> bool:
 
 
 def set_run_status(deps: ActivityDependencies, payload: Any) -> None:
+    """Update the run index row from a :class:`RunStatusUpdate` (the orchestrator cannot do I/O)."""
     update = RunStatusUpdate.model_validate(payload)
     run_index.set_status(deps.clients, update.run_id, update.status, update.reason)
 
 
 def prepare_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    """Phase 1 (phases are numbered in :mod:`.contracts`): resolve a :class:`StepStart`'s inputs and
+    check reuse; an :class:`Outcome` of :class:`StepPrepared`, whose error (e.g. an unknown asset) fails
+    the step."""
     from shared.orchestration.prepare import prepare_step as prepare
 
     start = StepStart.model_validate(payload)
@@ -75,6 +80,8 @@ def prepare_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
 
 
 def plan_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    """Phase 2: split the step's input into mini-batches; an :class:`Outcome` of :class:`StepPlanned`
+    (a :class:`~shared.errors.FanoutError`, such as unreadable input data, fails the step)."""
     from shared.runtime.phases import plan_step as plan
 
     step = StepRef.model_validate(payload)
@@ -82,6 +89,8 @@ def plan_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
 
 
 def dispatch_step(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    """Phase 3: enqueue the planned mini-batches (resuming where an earlier try stopped); a
+    :class:`StepPlanned`. Failures raise: they are storage trouble, worth a retry."""
     from shared.runtime.phases import dispatch_step as dispatch
 
     result: dict[str, Any] = dispatch(deps.clients, StepRef.model_validate(payload)).model_dump(mode="json")
@@ -103,6 +112,11 @@ def start_agents(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
 
 
 def read_progress(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
+    """Phase 5: the step's tallies and the run's cancel marker, as a :class:`StepPoll`.
+
+    A command job keeps no heartbeat, so its liveness and, when it vanished without recording one, its
+    exit code come from the executor.
+    """
     from shared.runtime.records import read_progress as read
 
     step = StepRef.model_validate(payload)
@@ -126,6 +140,7 @@ def read_progress(deps: ActivityDependencies, payload: Any) -> dict[str, Any]:
 
 
 def stop_agents(deps: ActivityDependencies, payload: Any) -> None:
+    """Phase 6: stop the step's agents; a parallel step's queue is drained too."""
     from shared.runtime.phases import stop_step
     from shared.runtime.records import request_stop
 

@@ -47,18 +47,21 @@ class RuntimeStatus(StrEnum):
 
     @property
     def is_terminal(self) -> bool:
+        """The instance has ended (completed, failed or terminated); it will do nothing more."""
         return self in (RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED)
 
 
 class InstanceStatus(FrozenModel):
-    instance_id: str
-    name: str = ""
-    runtime_status: RuntimeStatus
+    """An orchestration instance as a durable client reports it, the same shape whichever engine runs it."""
+
+    instance_id: str = Field(description="The orchestration's instance id.")
+    name: str = Field(default="", description="The orchestrator's registered name.")
+    runtime_status: RuntimeStatus = Field(description="Where the instance is in its life.")
     custom_status: Any = Field(default=None, description="The orchestration's custom status (JSON).")
     output: Any = Field(default=None, description="The orchestration's output (JSON) once completed.")
     failure: str | None = Field(default=None, description="The failure message of a failed instance.")
-    created_at: datetime | None = None
-    last_updated_at: datetime | None = None
+    created_at: datetime | None = Field(default=None, description="When the instance was created (UTC).")
+    last_updated_at: datetime | None = Field(default=None, description="When its state last changed (UTC).")
 
 
 class DurableClient(Protocol):

@@ -33,6 +33,7 @@ class StepDecision:
 
     @property
     def done(self) -> bool:
+        """The step is over: the orchestrator stops waiting and finalizes it with ``status``."""
         return self.status is not None
 
 

@@ -16,6 +16,8 @@ from shared.storage import StorageClients
 
 @dataclass(frozen=True)
 class ActivityDependencies:
+    """The process's storage clients and executor, passed to every activity body (tests swap them)."""
+
     clients: StorageClients
     executor: Executor
 
@@ -32,6 +34,7 @@ def install(dependencies: ActivityDependencies) -> None:
 
 
 def uninstall() -> None:
+    """Forget the installed dependencies (the local engine stops); the next :func:`current` rebuilds."""
     global _installed  # noqa: PLW0603
     with _lock:
         _installed = None

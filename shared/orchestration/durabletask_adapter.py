@@ -45,41 +45,53 @@ class DurableTaskContext:
 
     @property
     def instance_id(self) -> str:
+        """See :meth:`.context.DurableContext.instance_id`."""
         return str(self._ctx.instance_id)
 
     @property
     def current_utc_datetime(self) -> datetime:
+        """The replay-safe time, made timezone-aware (durabletask may give a naive UTC datetime)."""
         return _utc(self._ctx.current_utc_datetime)
 
     @property
     def is_replaying(self) -> bool:
+        """See :meth:`.context.DurableContext.is_replaying`."""
         return bool(self._ctx.is_replaying)
 
     def call_activity(self, name: str, input: Any = None, retry: RetryPolicy | None = None) -> DurableTask:
+        """Schedule an activity, ``retry`` converted to durabletask's ``RetryPolicy``."""
         return self._ctx.call_activity(name, input=input, retry_policy=_retry_policy(retry))
 
     def call_sub_orchestrator(self, name: str, input: Any, instance_id: str) -> DurableTask:
+        """See :meth:`.context.DurableContext.call_sub_orchestrator`."""
         return self._ctx.call_sub_orchestrator(name, input=input, instance_id=instance_id)
 
     def when_all(self, tasks: Sequence[DurableTask]) -> DurableTask:
+        """See :meth:`.context.DurableContext.when_all`."""
         return dt.when_all(list(tasks))  # type: ignore[arg-type]
 
     def when_any(self, tasks: Sequence[DurableTask]) -> DurableTask:
+        """See :meth:`.context.DurableContext.when_any` (durabletask's winner is the task itself)."""
         return dt.when_any(list(tasks))  # type: ignore[arg-type]
 
     def create_timer(self, fire_at: datetime) -> DurableTask:
+        """See :meth:`.context.DurableContext.create_timer`."""
         return self._ctx.create_timer(fire_at)
 
     def wait_for_external_event(self, name: str) -> DurableTask:
+        """See :meth:`.context.DurableContext.wait_for_external_event`."""
         return self._ctx.wait_for_external_event(name)
 
     def set_custom_status(self, status: Any) -> None:
+        """See :meth:`.context.DurableContext.set_custom_status`."""
         self._ctx.set_custom_status(status)
 
     def continue_as_new(self, input: Any) -> None:
+        """See :meth:`.context.DurableContext.continue_as_new`."""
         self._ctx.continue_as_new(input)
 
     def result_of(self, task: DurableTask) -> Any:
+        """The task's result; durabletask's ``TaskFailedError`` is raised as :class:`TaskFailed`."""
         assert isinstance(task, dt.Task)
         try:
             return task.get_result()
@@ -87,6 +99,7 @@ class DurableTaskContext:
             raise _task_failed(exc) from exc
 
     def is_complete(self, task: DurableTask) -> bool:
+        """See :meth:`.context.DurableContext.is_complete`."""
         return isinstance(task, dt.Task) and task.is_complete
 
 
@@ -142,6 +155,7 @@ class DurableTaskClient:
         self._client = client
 
     def schedule(self, orchestrator: str, instance_id: str, input: Any) -> bool:
+        """Start an instance; False when gRPC answers ALREADY_EXISTS (a concurrent submission won)."""
         try:
             self._client.schedule_new_orchestration(orchestrator, input=input, instance_id=instance_id)
         except grpc.RpcError as exc:
@@ -151,9 +165,11 @@ class DurableTaskClient:
         return True
 
     def get_status(self, instance_id: str) -> InstanceStatus | None:
+        """See :meth:`.client.DurableClient.get_status`."""
         return _instance_status(self._client.get_orchestration_state(instance_id))
 
     def raise_event(self, instance_id: str, event: str, data: Any = None) -> None:
+        """Raise an event. Raises NotFoundError for an unknown instance, OrchestrationError otherwise."""
         try:
             self._client.raise_orchestration_event(instance_id, event, data=data)
         except grpc.RpcError as exc:
@@ -166,9 +182,11 @@ class DurableTaskClient:
             ) from exc
 
     def terminate(self, instance_id: str, reason: str) -> None:
+        """Terminate the instance; ``reason`` becomes its output."""
         self._client.terminate_orchestration(instance_id, output=reason)
 
     def wait(self, instance_id: str, timeout: float) -> InstanceStatus | None:
+        """See :meth:`.client.DurableClient.wait`."""
         return _instance_status(self._client.wait_for_orchestration_completion(instance_id, timeout=timeout))
 
     def history_length(self, instance_id: str) -> int:
@@ -176,6 +194,7 @@ class DurableTaskClient:
         return len(self._client.get_orchestration_history(instance_id))
 
     def close(self) -> None:
+        """Close the gRPC channel to the task hub."""
         self._client.close()
 
 

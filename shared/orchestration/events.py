@@ -36,6 +36,8 @@ RaiseEvent = Callable[[str, str, Any], None]
 
 
 class NoticeKind(StrEnum):
+    """What a notice asks of a step's orchestration; each maps to one external event."""
+
     STEP_SETTLED = "step_settled"
     CANCEL = "cancel"
 
@@ -44,10 +46,10 @@ class OrchestrationNotice(FrozenModel):
     """A control message for one step's orchestration."""
 
     fanout_notice: Literal["v1"] = Field(default="v1", description="Marks the message as a notice.")
-    kind: NoticeKind
-    run_id: str
-    job: str
-    reason: str = ""
+    kind: NoticeKind = Field(description="Which external event to raise.")
+    run_id: str = Field(description="The run of the step.")
+    job: str = Field(description="The step's job.")
+    reason: str = Field(default="", description="Why, for the logs.")
 
 
 _EVENT_OF = {NoticeKind.STEP_SETTLED: names.STEP_SETTLED_EVENT, NoticeKind.CANCEL: names.CANCEL_EVENT}

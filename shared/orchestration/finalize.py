@@ -115,6 +115,7 @@ def job_result_text(status: StepStatus, reason: str, where: str = "") -> str:
 
 
 def write_job_result(clients: StorageClients, result: StepResult, where: str = "") -> None:
+    """Write ``logs/job_result.txt`` of the result's step: the first file a user reads after a run."""
     from shared.runtime.logs import write_text
 
     write_text(clients, result.step, "job_result.txt", job_result_text(result.status, result.reason, where))

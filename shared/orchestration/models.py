@@ -40,8 +40,10 @@ class PollSettings(FrozenModel):
 
 
 class PipelineInput(FrozenModel):
-    plan: RunPlan
-    poll: PollSettings = Field(default_factory=PollSettings)
+    """Input of the ``run_pipeline`` orchestration: the frozen plan and the settings fixed at submit."""
+
+    plan: RunPlan = Field(description="The run's frozen plan.")
+    poll: PollSettings = Field(default_factory=PollSettings, description="How steps wait between reads.")
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy, description="Retries of activities that fail transiently."
     )
@@ -50,29 +52,38 @@ class PipelineInput(FrozenModel):
 class StepLoop(FrozenModel):
     """What a step's waiting loop carries across ``continue_as_new`` generations."""
 
-    prepared: StepPrepared
-    planned: StepPlanned | None = None
+    prepared: StepPrepared = Field(description="What prepare_step returned.")
+    planned: StepPlanned | None = Field(
+        default=None, description="What dispatch_step returned (parallel jobs)."
+    )
     started_at: datetime = Field(description="When agents were started (orchestration time).")
     wait_seconds: float = Field(description="The next wait between reads.")
     polls: int = Field(default=0, description="Reads of the tallies so far, all generations.")
     generation: int = Field(default=0, description="continue_as_new count.")
-    cancel_requested: bool = False
+    cancel_requested: bool = Field(default=False, description="A cancel was seen in an earlier read.")
     agents_started: bool = Field(
         default=True, description="False when a resume carried every mini-batch over: no agent to stop."
     )
 
 
 class StepInput(FrozenModel):
-    run_id: str
-    job: JobPlan
-    upstream_outputs: dict[str, dict[str, BlobData]] = Field(default_factory=dict)
-    force_rerun: bool = False
-    poll: PollSettings = Field(default_factory=PollSettings)
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    """Input of the ``run_step`` sub-orchestration: one job with what it needs from the pipeline."""
+
+    run_id: str = Field(description="The run the job belongs to.")
+    job: JobPlan = Field(description="The job's plan (a few KB; the orchestration reads nothing else).")
+    upstream_outputs: dict[str, dict[str, BlobData]] = Field(
+        default_factory=dict, description="job -> output -> location of the finished upstream jobs."
+    )
+    force_rerun: bool = Field(default=False, description="Skip the reuse check: always run the job.")
+    poll: PollSettings = Field(default_factory=PollSettings, description="How the step waits between reads.")
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy, description="Retries of activities that fail transiently."
+    )
     loop: StepLoop | None = Field(default=None, description="Set when continued as new.")
 
     @property
     def step(self) -> StepRef:
+        """The reference activities take for this job."""
         return StepRef(run_id=self.run_id, job=self.job.name)
 
 
@@ -84,49 +95,61 @@ class ActivityError(FrozenModel):
     """A failure an activity reports as data (the step fails with it; nothing is retried)."""
 
     kind: str = Field(description="Exception class, e.g. 'DataError'.")
-    message: str
+    message: str = Field(description="The error's message, shown as the step's reason.")
 
 
 class Outcome(FrozenModel):
     """Envelope of activities whose expected failures the orchestrator turns into a failed step."""
 
-    value: dict[str, Any] | None = None
-    error: ActivityError | None = None
+    value: dict[str, Any] | None = Field(default=None, description="The activity's output on success (JSON).")
+    error: ActivityError | None = Field(default=None, description="The expected failure, when there was one.")
 
 
 class StepPoll(FrozenModel):
-    progress: StepProgress
-    cancel_requested: bool = False
+    """Output of ``read_progress``: the step's tallies and whether its run is being canceled."""
+
+    progress: StepProgress = Field(description="The step's tallies.")
+    cancel_requested: bool = Field(
+        default=False, description="The run's cancel marker exists (a cancel event may have been missed)."
+    )
 
 
 class RunStatusUpdate(FrozenModel):
-    run_id: str
-    status: RunStatus
-    reason: str = ""
+    """Input of ``set_run_status``: a new status for the run's index row."""
+
+    run_id: str = Field(description="The run to update.")
+    status: RunStatus = Field(description="Its new status.")
+    reason: str = Field(default="", description="Why it failed or was canceled.")
 
 
 class SkippedSteps(FrozenModel):
     """Jobs that never ran, with the status (Skipped or Canceled) and reason to record."""
 
-    results: list[StepResult]
+    results: list[StepResult] = Field(description="One result per job that never ran.")
 
 
 class CancelSteps(FrozenModel):
-    run_id: str
+    """Input of ``cancel_steps``: the run being canceled and the jobs still running in it."""
+
+    run_id: str = Field(description="The run being canceled.")
     jobs: list[str] = Field(description="Running jobs to ask to stop.")
 
 
 class PipelineResult(FrozenModel):
-    run_id: str
-    status: RunStatus
-    reason: str = ""
-    jobs: dict[str, StepResult] = Field(default_factory=dict)
+    """Output of the ``run_pipeline`` orchestration: how the run and each of its jobs ended."""
+
+    run_id: str = Field(description="The run.")
+    status: RunStatus = Field(description="The run's final status.")
+    reason: str = Field(default="", description="Why the run failed or was canceled.")
+    jobs: dict[str, StepResult] = Field(default_factory=dict, description="Job name -> its result.")
 
 
 # --- custom status (what clients show while a run is going) ----------------------------------------
 
 
 class StepPhase(StrEnum):
+    """Where a step's orchestration is, published in its custom status (clients show it while it runs)."""
+
     PREPARING = "preparing"
     PLANNING = "planning"
     STARTING = "starting"
@@ -139,22 +162,24 @@ class StepPhase(StrEnum):
 class StepView(FrozenModel):
     """A step's custom status: the phase and the latest tallies."""
 
-    job: str
-    phase: StepPhase
+    job: str = Field(description="The job's name.")
+    phase: StepPhase = Field(description="Where the step's orchestration is.")
     status: StepStatus | None = Field(default=None, description="Set when the phase is done.")
-    reason: str = ""
-    progress: StepProgress | None = None
-    started_at: datetime | None = None
-    updated_at: datetime | None = None
+    reason: str = Field(default="", description="Why it ended so, or a warning while it runs.")
+    progress: StepProgress | None = Field(default=None, description="The latest tallies, once running.")
+    started_at: datetime | None = Field(default=None, description="When its agents were started.")
+    updated_at: datetime | None = Field(default=None, description="When this view was published.")
 
 
 class PipelineView(FrozenModel):
     """The pipeline's custom status: each job's status (None while it runs or waits)."""
 
-    run_id: str
-    status: RunStatus
-    running: list[str] = Field(default_factory=list)
-    jobs: dict[str, StepStatus] = Field(default_factory=dict)
+    run_id: str = Field(description="The run.")
+    status: RunStatus = Field(description="The run's status.")
+    running: list[str] = Field(default_factory=list, description="Jobs running now.")
+    jobs: dict[str, StepStatus] = Field(
+        default_factory=dict, description="Job name -> how it ended, when it has."
+    )
 
 
 def reused_result(prepared: StepPrepared) -> StepResult:

@@ -40,13 +40,15 @@ _TIME_SPAN_MS = 10**15
 
 
 class RunIndexEntry(FrozenModel):
-    run_id: str
-    status: RunStatus
-    display_name: str = ""
-    experiment_name: str = ""
+    """One run's row in the run index table (both partitions hold the same fields)."""
+
+    run_id: str = Field(description="The run's id (RowKey of its row in the 'run' partition).")
+    status: RunStatus = Field(description="The run's latest status.")
+    display_name: str = Field(default="", description="The spec's display_name ('' for none).")
+    experiment_name: str = Field(default="", description="The spec's experiment_name ('' for none).")
     source: str = Field(default="", description="Where the spec came from (file path or blob name).")
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(description="When the run was submitted (orders the 'newest' partition).")
+    updated_at: datetime = Field(description="When the status last changed.")
     reason: str = Field(default="", description="Why the run failed or was canceled.")
     resumed_from: str = Field(default="", description="The run this run resumes ('' for none).")
     resumed_by: str = Field(default="", description="The latest run started to resume this one.")
@@ -111,6 +113,7 @@ def set_status(clients: StorageClients, run_id: str, status: RunStatus, reason: 
 
 
 def find_run(clients: StorageClients, run_id: str) -> RunIndexEntry | None:
+    """The index row of ``run_id``, None when the run was never indexed."""
     try:
         entity = _table(clients).get_entity(PARTITION, run_id)
     except ResourceNotFoundError:
