@@ -17,6 +17,7 @@ from shared.storage import Container, StorageClients, job_path, run_plan_path
 
 
 def save_plan(clients: StorageClients, plan: RunPlan) -> None:
+    """Store the frozen plan as ``run.json`` (at submit; nothing changes it afterwards)."""
     _upload(clients, run_plan_path(plan.run_id), plan.model_dump_json())
 
 
@@ -26,21 +27,25 @@ def load_plan(clients: StorageClients, run_id: str) -> RunPlan:
 
 
 def save_step_definition(clients: StorageClients, definition: StepDefinition) -> None:
+    """Store ``<job>/step.json``, overwriting (``prepare_step`` may run twice)."""
     step = definition.step
     _upload(clients, job_path(step.run_id, step.job, "step.json"), definition.model_dump_json())
 
 
 def load_step_definition(clients: StorageClients, step: StepRef) -> StepDefinition:
+    """The step's resolved definition. Raises NotFoundError when the step was never prepared."""
     path = job_path(step.run_id, step.job, "step.json")
     return StepDefinition.model_validate_json(_download(clients, path, run_id=step.run_id, job=step.job))
 
 
 def save_step_result(clients: StorageClients, result: StepResult) -> None:
+    """Store ``<job>/result.json``, overwriting (finalizing is idempotent)."""
     step = result.step
     _upload(clients, job_path(step.run_id, step.job, "result.json"), result.model_dump_json())
 
 
 def load_step_result(clients: StorageClients, step: StepRef) -> StepResult:
+    """How the step ended. Raises NotFoundError when it has not been finalized."""
     path = job_path(step.run_id, step.job, "result.json")
     return StepResult.model_validate_json(_download(clients, path, run_id=step.run_id, job=step.job))
 
