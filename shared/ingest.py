@@ -41,7 +41,7 @@ SNAPSHOT_SUFFIX = ".zip"
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 
 _SLUG = re.compile(r"[^a-z0-9]+")
-#: ``shared.upload.submit_spec``'s blob stems: ``20261121T083328Z-<stem>-<12 hex>``.
+#: ``shared.submission.submit_spec``'s blob stems: ``20261121T083328Z-<stem>-<12 hex>``.
 _SUBMITTED = re.compile(r"^\d{8}T\d{6}Z-(.+)-[0-9a-f]{12}$", re.IGNORECASE)
 _GENERIC_STEMS = frozenset({"pipeline", "spec", "job"})
 
@@ -179,7 +179,7 @@ def ingest_spec_blob(clients: StorageClients, durable: DurableClient, blob_name:
 
 def _stored_overrides(clients: StorageClients, name: str) -> dict[str, str]:
     """``--set`` overrides ``fanout submit`` stored in the blob's metadata."""
-    from shared.upload import read_spec_overrides
+    from shared.submission import read_spec_overrides
 
     return read_spec_overrides(clients, name)
 

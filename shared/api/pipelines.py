@@ -207,7 +207,7 @@ def _bundle_with_archive(
         SnapshotError: the zip was rejected. SpecError: the spec is invalid (located in its file name).
     """
     from shared.snapshot import HashCache, ingest_snapshot_archive, materialize_snapshot
-    from shared.upload import prepare_submission
+    from shared.submission import prepare_submission
 
     archive = submission.snapshot or b""
     record = ingest_snapshot_archive(context.clients, archive, submission.snapshot_name or "code.zip")

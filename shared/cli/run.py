@@ -5,7 +5,7 @@ Steps:
 1. Storage: the configured account, or a private Azurite started for this command (stopped at the end:
    keep results with ``--outputs-dir``). The storage layout is created if missing.
 2. Submission: code folders become content-addressed snapshots and local data is uploaded
-   (``shared.upload.prepare_submission``, unchanged content is not sent again); the bundled spec —
+   (``shared.submission.prepare_submission``, unchanged content is not sent again); the bundled spec —
    every local path replaced by its storage URI — is compiled into the run's frozen plan and kept as
    ``runs/<run>/spec.yml``; the plan keeps the trace context of the run's root span (``fanout.cli.run``),
    so the activities and the agents' mini-batch spans join one trace. It is *not* dropped into the
@@ -139,8 +139,8 @@ def submit(
     """Upload code and data, compile the bundled spec into the run's plan, keep the spec with the run."""
     from shared.ingest import new_run_id
     from shared.spec import compile_text
+    from shared.submission import prepare_submission
     from shared.telemetry import inject_trace_context
-    from shared.upload import prepare_submission
 
     submission = prepare_submission(clients, spec, overrides, settings=settings)
     run_id = new_run_id(spec.parent.name if spec.stem == "pipeline" else spec.stem)

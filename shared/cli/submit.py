@@ -3,7 +3,7 @@
 Two ways in, the same run:
 
 - **storage** (when storage is configured): code folders become snapshots and local data is uploaded,
-  content-addressed (``shared.upload.prepare_submission``); the bundled spec is dropped into the
+  content-addressed (``shared.submission.prepare_submission``); the bundled spec is dropped into the
   ``specs`` container (``submit_spec``), where the host watching it (the Function App, or
   ``fanout serve``) starts the run. The run id follows from the spec blob's name and ETag.
 - **api** (when only ``FANOUT_API_URL`` is set): the spec's folder (minus what its ignore file
@@ -94,8 +94,8 @@ def _route(settings: Settings, via: str) -> str:
 def _through_storage(settings: Settings, spec: Path, overrides: dict[str, str]) -> dict[str, Any]:
     from shared.ingest import run_id_for_blob
     from shared.storage import Container, StorageClients
+    from shared.submission import prepare_submission, submit_spec
     from shared.telemetry import inject_trace_context, start_span
-    from shared.upload import prepare_submission, submit_spec
 
     clients = StorageClients.from_settings(settings)
     with start_span("fanout.submit", attributes={"fanout.source": str(spec)}):

@@ -24,15 +24,8 @@ from shared.plan import (
 from shared.snapshot import HashCache, snapshot_exists, snapshot_id_of_folder
 from shared.spec import PathUse, compile_text
 from shared.storage import Container, StorageClients
-from shared.upload import (
-    FolderSync,
-    Submission,
-    SubmissionUploader,
-    prepare_submission,
-    read_spec_overrides,
-    submit_spec,
-    upload_folder,
-)
+from shared.submission import Submission, prepare_submission, read_spec_overrides, submit_spec
+from shared.upload import FolderSync, SubmissionUploader, upload_folder
 
 
 def aged(path: Path) -> Path:

@@ -14,7 +14,7 @@ from shared.orchestration import run_index
 from shared.plan import LiteralInput
 from shared.runs import load_plan
 from shared.storage import Container, StorageClients
-from shared.upload import Submission, submit_spec
+from shared.submission import Submission, submit_spec
 from tests.integration.api.durable_stand_in import DurableFunctionsHost
 from tests.integration.api.specs import BROKEN, SELF_CONTAINED, side_effect_script
 from tests.integration.functions.conftest import Invoker
