@@ -152,19 +152,25 @@ class TaskSpec(SpecModel):
     append_row_to: Text | None = example("${{outputs.result}}", "Output that collects run() results.")
 
 
-# --- parallel --------------------------------------------------------------------------------------
+class JobBody(SpecModel):
+    """Keys every job and component has, whatever its type (each type narrows ``type`` to its name)."""
 
-
-class ParallelBody(SpecModel):
-    """Keys shared by a parallel job and a parallel component."""
-
-    type: Literal["parallel"] = "parallel"
+    type: str
     display_name: Text | None = None
     description: Text | None = None
     tags: Tags | None = None
     is_deterministic: Bool | None = Field(default=None, description="false: never reuse this step.")
     inputs: dict[str, Any] | None = None
     outputs: dict[str, Any] | None = None
+
+
+# --- parallel --------------------------------------------------------------------------------------
+
+
+class ParallelBody(JobBody):
+    """Keys shared by a parallel job and a parallel component."""
+
+    type: Literal["parallel"] = "parallel"
     input_data: Text | None = example("${{inputs.input_data}}", "The input split into mini-batches.")
     mini_batch_size: MiniBatchSize | None = example('"10kb"', "Files or bytes per mini-batch.")
     partition_keys: PartitionKeys | None = example("[Store, Brand]", "One mini-batch per key combination.")
@@ -206,16 +212,10 @@ class ParallelComponentSpec(ParallelBody):
 # --- command ---------------------------------------------------------------------------------------
 
 
-class CommandBody(SpecModel):
+class CommandBody(JobBody):
     """Keys shared by a command job and a command component."""
 
     type: Literal["command"] = "command"
-    display_name: Text | None = None
-    description: Text | None = None
-    tags: Tags | None = None
-    is_deterministic: Bool | None = Field(default=None, description="false: never reuse this step.")
-    inputs: dict[str, Any] | None = None
-    outputs: dict[str, Any] | None = None
     command: ScalarText | None = example("python train.py --data ${{inputs.data}}", "The shell command.")
     code: Text | None = example("./src", "Folder uploaded as the job's working directory.")
     environment: Any = example("azureml:my-env:1", "A reference azureml:<name>:<version> or a mapping.")
