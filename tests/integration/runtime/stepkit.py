@@ -36,7 +36,7 @@ from shared.plan import (
 from shared.runs import save_plan, save_step_definition
 from shared.runtime import phases
 from shared.runtime.agent import Agent
-from shared.runtime.records import update_step_document
+from shared.runtime.records import MiniBatchRecord, read_records, update_step_document
 from shared.settings import get_settings
 from shared.storage import Container, StorageClients, output_path
 
@@ -94,6 +94,10 @@ class Step:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+
+    def records(self) -> dict[int, MiniBatchRecord]:
+        """The step's mini-batch records, by index."""
+        return {record.index: record for record in read_records(self.clients, self.ref)}
 
     def output_bytes(self) -> bytes:
         assert self.output is not None

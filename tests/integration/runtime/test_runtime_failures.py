@@ -6,6 +6,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,11 +15,11 @@ from shared.orchestration.contracts import StepFinalize, StepStatus
 from shared.plan import DataType, RetrySettings
 from shared.runtime import phases
 from shared.runtime.agent import run_node
-from shared.runtime.records import read_progress, read_records
+from shared.runtime.records import read_progress
 from shared.settings import get_settings
 from shared.storage import StorageClients, work_queue_name
 from tests.helpers import wait_until
-from tests.integration.runtime.stepkit import make_step
+from tests.integration.runtime.stepkit import Step, make_step
 
 # Behaviour chosen by the content of each one-file mini-batch ("item N"): the script keeps a count of
 # tries per file in a folder shared by the workers, so a retry in another process sees earlier tries.
@@ -62,11 +63,22 @@ def run(mini_batch):
 """
 
 
-def _plan_env(tmp_path: Path, plan: dict[int, str]) -> dict[str, str]:
-    return {
-        "TRIES_DIR": str(tmp_path / "tries"),
-        "PLAN": ",".join(f"{k}={v}" for k, v in plan.items()) or "0=ok",
-    }
+def _behaviour_step(
+    storage: StorageClients, tmp_path: Path, plan: dict[int, str], *, files: int, **settings: Any
+) -> Step:
+    """BEHAVIOUR_SCRIPT over ``files`` one-file mini-batches (item N does ``plan[N]``), rows to one file."""
+    return make_step(
+        storage,
+        tmp_path,
+        BEHAVIOUR_SCRIPT,
+        files=files,
+        append_row=DataType.URI_FILE,
+        environment_variables={
+            "TRIES_DIR": str(tmp_path / "tries"),
+            "PLAN": ",".join(f"{k}={v}" for k, v in plan.items()) or "0=ok",
+        },
+        **settings,
+    )
 
 
 def _tries(tmp_path: Path, index: int) -> int:
@@ -78,17 +90,9 @@ def test_exceptions_and_bad_return_values_are_retried_then_counted_once(
     storage: StorageClients, tmp_path: Path
 ) -> None:
     plan = {0: "raise", 1: "none", 2: "raise-once", 3: "ok", 4: "dict"}
-    step = make_step(
-        storage,
-        tmp_path,
-        BEHAVIOUR_SCRIPT,
-        files=5,
-        append_row=DataType.URI_FILE,
-        environment_variables=_plan_env(tmp_path, plan),
-        retry=RetrySettings(max_retries=2, timeout=30),
-    )
+    step = _behaviour_step(storage, tmp_path, plan, files=5, retry=RetrySettings(max_retries=2, timeout=30))
     assert step.run_agent(workers=2) == 0
-    records = {r.index: r for r in read_records(storage, step.ref)}
+    records = step.records()
     # §9.11: raising or returning None fails the try; retried until 1 + max_retries tries, then one failure.
     assert _tries(tmp_path, 0) == 3
     assert records[0].status.value == "failed"
@@ -128,17 +132,9 @@ def test_a_run_past_its_timeout_kills_the_worker_and_the_replacement_runs_init_a
     storage: StorageClients, tmp_path: Path
 ) -> None:
     plan = {1: "hang-once"}
-    step = make_step(
-        storage,
-        tmp_path,
-        BEHAVIOUR_SCRIPT,
-        files=3,
-        append_row=DataType.URI_FILE,
-        environment_variables=_plan_env(tmp_path, plan),
-        retry=RetrySettings(max_retries=1, timeout=2),
-    )
+    step = _behaviour_step(storage, tmp_path, plan, files=3, retry=RetrySettings(max_retries=1, timeout=2))
     assert step.run_agent(workers=1) == 0
-    records = {r.index: r for r in read_records(storage, step.ref)}
+    records = step.records()
     assert records[1].status.value == "succeeded"
     assert records[1].attempts == 2
     inits = (tmp_path / "tries" / "inits.txt").read_text().split()
@@ -156,16 +152,9 @@ def test_crashing_workers_are_replaced_and_their_mini_batch_retried(
     storage: StorageClients, tmp_path: Path
 ) -> None:
     plan = {0: "exit-once", 1: "segv-once"}
-    step = make_step(
-        storage,
-        tmp_path,
-        BEHAVIOUR_SCRIPT,
-        files=3,
-        append_row=DataType.URI_FILE,
-        environment_variables=_plan_env(tmp_path, plan),
-    )
+    step = _behaviour_step(storage, tmp_path, plan, files=3)
     assert step.run_agent(workers=2) == 0
-    records = {r.index: r for r in read_records(storage, step.ref)}
+    records = step.records()
     assert all(r.status.value == "succeeded" for r in records.values())
     assert records[0].attempts == 2
     assert records[1].attempts == 2
@@ -177,14 +166,7 @@ def test_crashing_workers_are_replaced_and_their_mini_batch_retried(
 
 
 def test_a_worker_killed_mid_mini_batch_is_replaced(storage: StorageClients, tmp_path: Path) -> None:
-    step = make_step(
-        storage,
-        tmp_path,
-        BEHAVIOUR_SCRIPT,
-        files=2,
-        append_row=DataType.URI_FILE,
-        environment_variables=_plan_env(tmp_path, {0: "slow-once"}),
-    )
+    step = _behaviour_step(storage, tmp_path, {0: "slow-once"}, files=2)
     agent, thread = step.run_agent_in_thread(workers=1)
     pid_file = tmp_path / "tries" / "running-0.pid"
     wait_until(pid_file.exists, timeout=60, message="mini-batch 0 to start")
@@ -192,7 +174,7 @@ def test_a_worker_killed_mid_mini_batch_is_replaced(storage: StorageClients, tmp
     thread.join(timeout=120)
     assert not thread.is_alive()
     assert agent.exit_code == 0
-    records = {r.index: r for r in read_records(storage, step.ref)}
+    records = step.records()
     assert records[0].status.value == "succeeded"
     assert records[0].attempts == 2
     report = step.log("sys/job_report/processed_mini-batches.csv")

@@ -11,7 +11,7 @@ from shared.orchestration.contracts import StepFinalize, StepStatus
 from shared.plan import AppendRowFormat, DataType, RetrySettings
 from shared.policy import NO_RESULT_MESSAGE
 from shared.runtime import phases
-from shared.runtime.records import read_progress, read_records
+from shared.runtime.records import read_progress
 from shared.storage import Container, StorageClients
 from tests.integration.runtime.stepkit import Step, make_step
 
@@ -58,7 +58,7 @@ def test_rows_are_written_once_in_mini_batch_order_after_forced_retries(
     assert result.status is StepStatus.COMPLETED
     expected = "".join(f"{i}: a\n{i}: b\n" for i in range(8) if i != 3)
     assert step.output_bytes().decode() == expected
-    records = {r.index: r for r in read_records(storage, step.ref)}
+    records = step.records()
     assert records[3].block_id == ""  # a mini-batch with zero rows stages nothing
     assert records[3].status.value == "partial"
     assert records[3].items_failed == 1
