@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import IO, Any
 from urllib.parse import quote
 
@@ -47,8 +48,7 @@ from azure.storage.blob import (
 )
 
 from shared.data.locations import BlobRoot, _same_account
-from shared.data.ranges import Fetch
-from shared.errors import DataError
+from shared.data.ranges import Fetch, checked_fetch
 from shared.storage import StorageClients, environment_http_settings
 
 logger = logging.getLogger(__name__)
@@ -172,20 +172,7 @@ def read_range(clients: StorageClients, root: BlobRoot, blob_name: str, offset: 
 
 def range_fetcher(clients: StorageClients, root: BlobRoot, blob_name: str, describe: str) -> Fetch:
     """A :data:`~shared.data.ranges.Fetch` of one blob through :func:`read_range` (errors: DataError)."""
-
-    def fetch(offset: int, length: int) -> bytes:
-        if length <= 0:
-            return b""
-        try:
-            return read_range(clients, root, blob_name, offset, length)
-        except ResourceNotFoundError as exc:
-            raise DataError(
-                f"{describe} does not exist (was it deleted after the step was planned?)"
-            ) from exc
-        except HttpResponseError as exc:
-            raise DataError(f"cannot read {describe}: {exc.message or exc}") from exc
-
-    return fetch
+    return checked_fetch(partial(read_range, clients, root, blob_name), describe)
 
 
 def _with_retries(blob_name: str, read: Callable[[], None]) -> None:

@@ -88,11 +88,21 @@ def read_records(
 def blob_fetcher(container: ContainerClient, blob: str, describe: str) -> Fetch:
     """A :data:`Fetch` reading byte ranges of one blob (``download_blob(offset, length)``)."""
 
+    def read(offset: int, length: int) -> bytes:
+        return container.download_blob(blob, offset=offset, length=length, max_concurrency=2).readall()
+
+    return checked_fetch(read, describe)
+
+
+def checked_fetch(read: Fetch, describe: str) -> Fetch:
+    """``read`` as the :data:`Fetch` of the file ``describe`` names: an empty range reads nothing, and
+    a missing or unreadable blob is a :class:`~shared.errors.DataError` that names the file."""
+
     def fetch(offset: int, length: int) -> bytes:
         if length <= 0:
             return b""
         try:
-            return container.download_blob(blob, offset=offset, length=length, max_concurrency=2).readall()
+            return read(offset, length)
         except ResourceNotFoundError as exc:
             raise DataError(
                 f"{describe} does not exist (was it deleted after the step was planned?)"
