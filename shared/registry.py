@@ -1,8 +1,10 @@
-"""Data assets: outputs registered on completion, versions, lineage, and ``azureml:name:version`` lookup.
+"""The data asset registry: versions stored and listed, ``azureml:name:version`` lookup.
 
-An output with ``name:`` (and optionally ``version:``) is registered when its job completes — Azure ML
-v1's ``register_on_complete``: a new asset if the name is new, otherwise a new version of it. Inputs
-use ``azureml:<name>:<version>`` or ``azureml:<name>@latest``.
+A data asset is a name with immutable versions, each pointing at a location (and recording where it
+came from, :class:`AssetLineage`). Inputs use ``azureml:<name>:<version>`` or ``azureml:<name>@latest``;
+the API and ``fanout assets`` list and show them. Which job outputs become versions, and when, is
+:mod:`shared.registration` (Azure ML v1's ``register_on_complete``); this module is the store it writes
+to and knows nothing of runs' results.
 
 Storage: one blob per version, ``<name>/<version>.json`` in the ``registry`` container (an
 :class:`AssetVersion`), with the producing run, job, output and location copied into the blob's
@@ -18,9 +20,6 @@ Decisions:
 - **Idempotent**: registering the same run/job/output again (a retried activity) returns the version it
   already made instead of adding one.
 - **@latest** is the most recently created version (Azure ML's meaning), not the highest number.
-- **Reused steps** register only when no version of the name already points at the reused location, so
-  re-running an unchanged pipeline does not pile up identical versions.
-- **Failed, canceled and skipped jobs register nothing.**
 """
 
 from __future__ import annotations
@@ -38,8 +37,8 @@ from pydantic import Field
 
 from shared.errors import NotFoundError, RegistryError
 from shared.models import FrozenModel
-from shared.orchestration.contracts import ResolvedInput, StepDefinition, StepResult, StepStatus
-from shared.plan import AssetRef, BlobData, DataType, JobPlan, RunPlan, UrlData
+from shared.orchestration.contracts import ResolvedInput
+from shared.plan import AssetRef, BlobData, DataType, UrlData
 from shared.storage import Container, StorageClients
 
 logger = logging.getLogger(__name__)
@@ -192,6 +191,16 @@ def list_versions(clients: StorageClients, name: str) -> list[AssetVersionInfo]:
     return [info for info, _ in _listing(clients, name)]
 
 
+def version_at(clients: StorageClients, name: str, uri: str) -> str | None:
+    """The newest version of ``name`` whose location is ``uri`` (None when no version points there).
+
+    Answered from one listing (the location is in each version's blob metadata), so callers can avoid
+    registering the same location twice without downloading every version.
+    """
+    matches = [info.version for info, metadata in _listing(clients, name) if metadata.get("location") == uri]
+    return matches[-1] if matches else None
+
+
 def get_asset(clients: StorageClients, name: str, version: str | None = None) -> AssetVersion:
     """A version of a data asset; ``version=None`` is the latest (most recently created).
 
@@ -334,72 +343,6 @@ def _registered_by(
         ):
             return info.version
     return None
-
-
-def register_outputs(
-    clients: StorageClients,
-    plan: RunPlan,
-    job: JobPlan,
-    result: StepResult,
-    *,
-    definition: StepDefinition | None = None,
-) -> list[str]:
-    """Register a finished job's named outputs as data assets; ``["name:version", ...]``.
-
-    Only for ``Completed`` (and ``Reused``) jobs — any other status registers nothing. Lineage records
-    the run, job, output, fingerprint and data inputs (from ``definition``, else the stored step.json).
-
-    Raises:
-        RegistryError: an explicit ``version:`` already exists with other content.
-    """
-    if result.status not in (StepStatus.COMPLETED, StepStatus.REUSED):
-        return []
-    named = {name: output for name, output in job.outputs.items() if output.asset_name}
-    if not named:
-        return []
-    if definition is None:
-        definition = _load_definition(clients, result)
-    inputs = {}
-    if definition is not None:
-        for input_name, value in definition.inputs.items():
-            if isinstance(value, ResolvedInput):
-                inputs[input_name] = value.asset or location_uri(value.location)
-    registered = []
-    for output_name, output in named.items():
-        asset_name = output.asset_name or output_name
-        location = result.outputs.get(output_name, output.location)
-        if result.status is StepStatus.REUSED:
-            existing = _version_at(clients, asset_name, location_uri(location))
-            if existing is not None:
-                registered.append(f"{asset_name}:{existing}")
-                continue
-        lineage = AssetLineage(
-            run_id=plan.run_id,
-            job=job.name,
-            output=output_name,
-            fingerprint=definition.fingerprint if definition is not None else "",
-            inputs=inputs,
-            reused_from=result.reused_from,
-        )
-        asset = register_asset(
-            clients, asset_name, location, type=output.type, version=output.asset_version, lineage=lineage
-        )
-        registered.append(f"{asset.name}:{asset.version}")
-    return registered
-
-
-def _version_at(clients: StorageClients, name: str, uri: str) -> str | None:
-    matches = [info.version for info, metadata in _listing(clients, name) if metadata.get("location") == uri]
-    return matches[-1] if matches else None
-
-
-def _load_definition(clients: StorageClients, result: StepResult) -> StepDefinition | None:
-    from shared.runs import load_step_definition
-
-    try:
-        return load_step_definition(clients, result.step)
-    except NotFoundError:
-        return None
 
 
 def asset_json(asset: AssetVersion | AssetSummary | AssetVersionInfo) -> dict[str, Any]:

@@ -72,10 +72,11 @@ def finalize_command(clients: StorageClients, definition: StepDefinition, order:
 def _register_and_remember(
     clients: StorageClients, plan: RunPlan, job: JobPlan, definition: StepDefinition, result: StepResult
 ) -> StepResult:
-    from shared import registry, reuse
+    from shared import reuse
+    from shared.registration import register_outputs
 
     try:
-        registered = registry.register_outputs(clients, plan, job, result, definition=definition)
+        registered = register_outputs(clients, plan, job, result, definition=definition)
     except RegistryError as exc:
         failed = result.model_copy(
             update={

@@ -49,8 +49,9 @@ def prepare_step(clients: StorageClients, start: StepStart) -> StepPrepared:
         DataError: an input cannot be resolved (local path never uploaded, missing upstream output).
         RegistryError: an asset reference names no registered version.
     """
-    from shared import registry, reuse
+    from shared import reuse
     from shared.orchestration.finalize import write_job_result
+    from shared.registration import register_outputs
 
     step = start.step
     plan = load_plan(clients, step.run_id)
@@ -74,7 +75,7 @@ def prepare_step(clients: StorageClients, start: StepStart) -> StepPrepared:
         prepared = StepPrepared(
             step=step, fingerprint=fingerprint, reused_from=hit.run_id, outputs=dict(hit.outputs)
         )
-    registered = registry.register_outputs(clients, plan, job, reused_result(prepared), definition=definition)
+    registered = register_outputs(clients, plan, job, reused_result(prepared), definition=definition)
     prepared = prepared.model_copy(update={"registered_assets": registered})
     result = reused_result(prepared)
     save_step_result(clients, result)

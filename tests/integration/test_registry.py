@@ -23,13 +23,13 @@ from shared.plan import (
     OutputPlan,
     RunPlan,
 )
+from shared.registration import register_outputs
 from shared.registry import (
     AssetLineage,
     get_asset,
     list_assets,
     list_versions,
     register_asset,
-    register_outputs,
     resolve_asset,
 )
 from shared.runs import save_step_definition
