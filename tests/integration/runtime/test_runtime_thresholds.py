@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -28,6 +29,18 @@ def run(mini_batch):
         raise ValueError(f"item {index} is bad")
     return mini_batch
 """
+
+
+def _failing_step(storage: StorageClients, tmp_path: Path, *, files: int, **settings: Any) -> Step:
+    """FAILING_SCRIPT over ``files`` one-file mini-batches, each tried once."""
+    return make_step(
+        storage,
+        tmp_path,
+        FAILING_SCRIPT,
+        files=files,
+        retry=RetrySettings(max_retries=0, timeout=10),
+        **settings,
+    )
 
 
 class NoAgents:
@@ -55,14 +68,8 @@ def _watch(step: Step, *, timeout: float = 60) -> Verdict:
 
 
 def test_crossing_error_threshold_stops_the_job_early(storage: StorageClients, tmp_path: Path) -> None:
-    step = make_step(
-        storage,
-        tmp_path,
-        FAILING_SCRIPT,
-        files=40,
-        environment_variables={"DELAY": "0.1"},
-        retry=RetrySettings(max_retries=0, timeout=10),
-        error_threshold=5,
+    step = _failing_step(
+        storage, tmp_path, files=40, environment_variables={"DELAY": "0.1"}, error_threshold=5
     )
     agent, thread = step.run_agent_in_thread(workers=2)
     verdict = _watch(step)
@@ -88,9 +95,7 @@ def test_crossing_error_threshold_stops_the_job_early(storage: StorageClients, t
 def test_unlimited_thresholds_complete_even_when_everything_fails(
     storage: StorageClients, tmp_path: Path
 ) -> None:
-    step = make_step(
-        storage, tmp_path, FAILING_SCRIPT, files=3, retry=RetrySettings(max_retries=0, timeout=10)
-    )
+    step = _failing_step(storage, tmp_path, files=3)
     assert step.run_agent(workers=1) == 0
     verdict = _watch(step)
     assert verdict.decision is Decision.COMPLETE
@@ -114,14 +119,8 @@ def _events_of(storage: StorageClients, step: Step) -> list[CompletionEvent]:
 def test_completion_events_wake_the_orchestrator_and_never_double_count(
     storage: StorageClients, tmp_path: Path
 ) -> None:
-    step = make_step(
-        storage,
-        tmp_path,
-        FAILING_SCRIPT,
-        files=6,
-        environment_variables={"FAIL_EVERY": "4"},
-        retry=RetrySettings(max_retries=0, timeout=10),
-        mini_batch_error_threshold=1,
+    step = _failing_step(
+        storage, tmp_path, files=6, environment_variables={"FAIL_EVERY": "4"}, mini_batch_error_threshold=1
     )
     assert step.run_agent(workers=2) == 0
     events = wait_until(lambda: _events_of(storage, step), timeout=30, message="completion events")
@@ -137,14 +136,7 @@ def test_completion_events_wake_the_orchestrator_and_never_double_count(
 
 
 def test_a_threshold_notice_before_the_step_is_done(storage: StorageClients, tmp_path: Path) -> None:
-    step = make_step(
-        storage,
-        tmp_path,
-        FAILING_SCRIPT,
-        files=3,
-        retry=RetrySettings(max_retries=0, timeout=10),
-        mini_batch_error_threshold=0,
-    )
+    step = _failing_step(storage, tmp_path, files=3, mini_batch_error_threshold=0)
     assert step.run_agent(workers=1) == 0
     partial = CompletionEvent(run_id=step.ref.run_id, job=step.ref.job, node_id=0, agent_id="x", failed=1)
     # Pretend the step is larger than what ran, so it is not done: only the threshold can wake it.
