@@ -20,14 +20,12 @@ def run(mini_batch):
 """
 
 
-def _late_agent(storage: StorageClients, step: Step) -> tuple[int, str]:
-    """Run node 1 (a late or restarted agent) to its end; its exit code and its _main.txt."""
+def _assert_a_late_agent_exits_at_once(storage: StorageClients, step: Step, why: str) -> None:
+    """Node 1 (a late or restarted agent) exits OK saying ``why``, with nothing downloaded, no worker."""
     code = run_node(storage, step.ref, 1, workers=2, settings=get_settings())
-    return code, step.log("sys/node/1/_main.txt")
-
-
-def _prepared(step: Step, node_id: int) -> bool:
-    return node_folder(get_settings(), step.ref, node_id).exists()
+    assert code == EXIT_OK
+    assert why in step.log("sys/node/1/_main.txt")
+    assert not node_folder(get_settings(), step.ref, 1).exists()  # the node was never prepared
 
 
 def test_an_agent_on_a_drained_queue_exits_without_preparing_or_starting_workers(
@@ -35,19 +33,13 @@ def test_an_agent_on_a_drained_queue_exits_without_preparing_or_starting_workers
 ) -> None:
     step = make_step(storage, tmp_path, SCRIPT, files=2)
     assert step.run_agent(workers=1) == 0  # node 0 did everything
-    code, main = _late_agent(storage, step)
-    assert code == EXIT_OK
-    assert "agent exits at once: the work queue is empty" in main
-    assert not _prepared(step, 1)  # nothing downloaded, no worker started
+    _assert_a_late_agent_exits_at_once(storage, step, "agent exits at once: the work queue is empty")
 
 
 def test_an_agent_on_a_stopped_step_exits_at_once(storage: StorageClients, tmp_path: Path) -> None:
     step = make_step(storage, tmp_path, SCRIPT, files=2)
     request_stop(storage, step.ref, "error threshold exceeded")
-    code, main = _late_agent(storage, step)
-    assert code == EXIT_OK
-    assert "the step was stopped (error threshold exceeded)" in main
-    assert not _prepared(step, 1)
+    _assert_a_late_agent_exits_at_once(storage, step, "the step was stopped (error threshold exceeded)")
 
 
 def test_an_agent_on_a_finalized_step_exits_at_once(storage: StorageClients, tmp_path: Path) -> None:
@@ -56,10 +48,7 @@ def test_an_agent_on_a_finalized_step_exits_at_once(storage: StorageClients, tmp
     phases.finalize_step(
         storage, StepFinalize(step=step.ref, status=StepStatus.COMPLETED)
     )  # deletes the queue
-    code, main = _late_agent(storage, step)
-    assert code == EXIT_OK
-    assert "the step's work queue no longer exists" in main
-    assert not _prepared(step, 1)
+    _assert_a_late_agent_exits_at_once(storage, step, "the step's work queue no longer exists")
 
 
 def test_an_agent_on_a_settled_step_exits_at_once_despite_a_stray_message(
@@ -69,10 +58,7 @@ def test_an_agent_on_a_settled_step_exits_at_once_despite_a_stray_message(
     assert step.run_agent(workers=1) == 0
     stray = WorkMessage(run_id=step.ref.run_id, job=step.ref.job, start=0, end=2)  # a dispatch sent twice
     storage.queue_client(work_queue_name(step.ref.run_id, step.ref.job)).send_message(stray.model_dump_json())
-    code, main = _late_agent(storage, step)
-    assert code == EXIT_OK
-    assert "all 2 mini-batches are already settled" in main
-    assert not _prepared(step, 1)
+    _assert_a_late_agent_exits_at_once(storage, step, "all 2 mini-batches are already settled")
 
 
 def test_a_queue_emptied_while_the_node_prepared_starts_no_worker(
