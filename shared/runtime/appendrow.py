@@ -359,27 +359,16 @@ def readable_url(service: BlobServiceClient, source: BlobClient) -> str:
     """A short-lived read-only SAS URL of ``source`` (account key, else a user delegation key)."""
     start = datetime.now(UTC) - timedelta(minutes=5)
     expiry = datetime.now(UTC) + timedelta(hours=1)
-    permission = BlobSasPermissions(read=True)
     account_key = getattr(service.credential, "account_key", None)
-    if account_key:
-        sas = generate_blob_sas(
-            source.account_name or "",
-            source.container_name,
-            source.blob_name,
-            account_key=account_key,
-            permission=permission,
-            expiry=expiry,
-            start=start,
-        )
-    else:
-        delegation = service.get_user_delegation_key(start, expiry)
-        sas = generate_blob_sas(
-            source.account_name or "",
-            source.container_name,
-            source.blob_name,
-            user_delegation_key=delegation,
-            permission=permission,
-            expiry=expiry,
-            start=start,
-        )
+    delegation = None if account_key else service.get_user_delegation_key(start, expiry)
+    sas = generate_blob_sas(
+        source.account_name or "",
+        source.container_name,
+        source.blob_name,
+        account_key=account_key,
+        user_delegation_key=delegation,
+        permission=BlobSasPermissions(read=True),
+        expiry=expiry,
+        start=start,
+    )
     return f"{source.url}?{sas}"
