@@ -90,18 +90,22 @@ def executor(storage: StorageClients, settings: Settings, double: BatchDouble) -
     return BatchExecutor(settings, storage, client)
 
 
+@pytest.fixture
+def batch(storage: StorageClients, wheel_url: str, double: BatchDouble) -> BatchExecutor:
+    """The executor with the usual settings, talking to the double."""
+    return executor(storage, make_settings(wheel_url), double)
+
+
 def read_log(storage: StorageClients, run_id: str, name: str) -> str:
     blob = storage.container(Container.RUNS).download_blob(logs_path(run_id, "score", "sys", "batch", name))
     return blob.readall().decode()
 
 
 def test_start_submits_job_then_tasks_then_sets_terminate_on_completion(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, wheel_url: str, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     run_id = save_run(storage)
-    executor(storage, make_settings(wheel_url), double).start(
-        AgentTask(run_id=run_id, job="score", instance_count=3)
-    )
+    batch.start(AgentTask(run_id=run_id, job="score", instance_count=3))
 
     job_id = batch_job_id(run_id, "score")
     steps = [(r.method, r.path) for r in double.requests]
@@ -132,9 +136,10 @@ def test_start_submits_job_then_tasks_then_sets_terminate_on_completion(
     assert "agent-0, agent-1, agent-2" in submission
 
 
-def test_a_second_start_adds_nothing(storage: StorageClients, wheel_url: str, double: BatchDouble) -> None:
+def test_a_second_start_adds_nothing(
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
+) -> None:
     run_id = save_run(storage)
-    batch = executor(storage, make_settings(wheel_url), double)
     task = AgentTask(run_id=run_id, job="score", instance_count=2, workers_per_agent=1)
     batch.start(task)
     batch.start(task)
@@ -145,10 +150,9 @@ def test_a_second_start_adds_nothing(storage: StorageClients, wheel_url: str, do
 
 
 def test_start_of_a_finished_job_does_nothing(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     run_id = save_run(storage)
-    batch = executor(storage, make_settings(wheel_url), double)
     batch.start(AgentTask(run_id=run_id, job="score"))
     batch.stop(run_id, "score")
     before = len(double.calls("POST", r"/jobs/.*/addtaskcollection"))
@@ -156,11 +160,11 @@ def test_start_of_a_finished_job_does_nothing(
     assert len(double.calls("POST", r"/jobs/.*/addtaskcollection")) == before
 
 
-def test_workers_given_by_the_job_win(storage: StorageClients, wheel_url: str, double: BatchDouble) -> None:
+def test_workers_given_by_the_job_win(
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
+) -> None:
     run_id = save_run(storage, compute="azureml:cpu-cluster")
-    executor(storage, make_settings(wheel_url), double).start(
-        AgentTask(run_id=run_id, job="score", workers_per_agent=3)
-    )
+    batch.start(AgentTask(run_id=run_id, job="score", workers_per_agent=3))
     (task,) = double.calls("POST", r"/jobs/.*/addtaskcollection")[0].body["value"]
     assert task["commandLine"].endswith("--workers 3\n'")
     assert task["requiredSlots"] == 1
@@ -184,10 +188,9 @@ def test_a_redeployed_wheel_gets_a_new_environment(
 
 
 def test_stop_terminates_the_job_and_tasks_report_stopped(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     run_id = save_run(storage)
-    batch = executor(storage, make_settings(wheel_url), double)
     batch.start(AgentTask(run_id=run_id, job="score", instance_count=2))
     job_id = batch_job_id(run_id, "score")
     double.tasks[job_id]["agent-0"].update(
@@ -210,9 +213,8 @@ def test_stop_terminates_the_job_and_tasks_report_stopped(
 
 
 def test_stopping_a_job_that_does_not_exist_or_already_ends_is_fine(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
-    batch = executor(storage, make_settings(wheel_url), double)
     batch.stop("never-started", "score")
     double.reply("POST", r"/jobs/.*/terminate", batch_error(409, "JobCompleted"))
     batch.stop("run", "score")
@@ -220,10 +222,9 @@ def test_stopping_a_job_that_does_not_exist_or_already_ends_is_fine(
 
 
 def test_status_maps_tasks_and_keeps_the_agents_log(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     run_id = save_run(storage)
-    batch = executor(storage, make_settings(wheel_url), double)
     batch.start(AgentTask(run_id=run_id, job="score", instance_count=3))
     job_id = batch_job_id(run_id, "score")
     tasks = double.tasks[job_id]
@@ -256,10 +257,9 @@ def test_status_maps_tasks_and_keeps_the_agents_log(
 
 
 def test_pending_agents_say_why_the_pool_does_not_grow(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     run_id = save_run(storage)
-    batch = executor(storage, make_settings(wheel_url), double)
     batch.start(AgentTask(run_id=run_id, job="score"))
     double.pools["fanout-gpu"]["resizeErrors"] = [
         {
@@ -274,10 +274,9 @@ def test_pending_agents_say_why_the_pool_does_not_grow(
 
 
 def test_a_failed_environment_build_fails_the_agents_and_the_report_shows_its_output(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     run_id = save_run(storage)
-    batch = executor(storage, make_settings(wheel_url), double)
     batch.start(AgentTask(run_id=run_id, job="score"))
     job_id = batch_job_id(run_id, "score")
     prep = {
@@ -317,33 +316,33 @@ def test_a_failed_environment_build_fails_the_agents_and_the_report_shows_its_ou
 
 
 def test_a_missing_pool_is_an_error_naming_the_compute(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     run_id = save_run(storage)
     del double.pools["fanout-gpu"]
     with pytest.raises(ComputeError, match="pool 'fanout-gpu' \\(compute 'gpu-cluster'\\) does not exist"):
-        executor(storage, make_settings(wheel_url), double).start(AgentTask(run_id=run_id, job="score"))
+        batch.start(AgentTask(run_id=run_id, job="score"))
     assert not double.calls("POST")
 
 
 def test_an_image_on_a_pool_without_containers_is_refused(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     double.pools["fanout-cpu"]["container"] = False
     run_id = save_run(
         storage, compute="cpu-cluster", environment=EnvironmentPlan(image="myacr.azurecr.io/x:1")
     )
     with pytest.raises(ComputeError, match="runs no containers"):
-        executor(storage, make_settings(wheel_url), double).start(AgentTask(run_id=run_id, job="score"))
+        batch.start(AgentTask(run_id=run_id, job="score"))
 
 
 def test_an_old_python_in_the_conda_file_is_refused_before_submitting(
-    storage: StorageClients, wheel_url: str, double: BatchDouble
+    storage: StorageClients, batch: BatchExecutor, double: BatchDouble
 ) -> None:
     env = EnvironmentPlan(conda_file={"dependencies": ["python=3.8", "pip"]})
     run_id = save_run(storage, environment=env)
     with pytest.raises(ComputeError, match=r"python=3\.8"):
-        executor(storage, make_settings(wheel_url), double).start(AgentTask(run_id=run_id, job="score"))
+        batch.start(AgentTask(run_id=run_id, job="score"))
     assert not double.requests
 
 
