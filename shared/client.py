@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -76,14 +76,7 @@ class InProcessTransport(httpx.BaseTransport):
                     "(`fanout serve` prints them) or deploy the Function App",
                 },
             )
-        routed = ApiRequest(
-            method=api_request.method,
-            url=api_request.url,
-            route_params=params,
-            query=api_request.query,
-            headers=api_request.headers,
-            body=api_request.body,
-        )
+        routed = replace(api_request, route_params=params)
         answer = dispatch(route, ApiContext(clients=self._clients, settings=self._settings), routed)
         return httpx.Response(
             answer.status,

@@ -15,6 +15,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
@@ -126,14 +127,7 @@ class ApiServer:
                 {"error": "NotFoundError", "message": f"no API route {request.method} {path}"}, status=404
             )
         route, params = found
-        routed = ApiRequest(
-            method=request.method,
-            url=request.url,
-            route_params=params,
-            query=request.query,
-            headers=request.headers,
-            body=request.body,
-        )
+        routed = replace(request, route_params=params)
         try:
             context = self._context_factory()
         except Exception:
