@@ -1,9 +1,11 @@
 """The Azure Batch executor (``FANOUT_EXECUTOR=batch``): one Batch job per step, one agent task per node.
 
-Modules: :mod:`.targets` (compute names → pools, ids, default workers), :mod:`.specs` (the job, its
+Modules: :mod:`.targets` (compute names → pools, ids, default workers), :mod:`.submission` (node
+settings, the agent wheel and the pool's shape, gathered before submitting), :mod:`.specs` (the job, its
 environment preparation task and the agent tasks as Batch REST objects), :mod:`.tasks` (adding tasks
-idempotently), :mod:`.diagnostics` (Batch states and failures in words), :mod:`.executor`
-(:class:`BatchExecutor`). Node environments are built by :mod:`shared.compute.environment`.
+idempotently), :mod:`.status` (reading a job's task states), :mod:`.diagnostics` (Batch states and
+failures in words), :mod:`.executor` (:class:`BatchExecutor`). Node environments are built by
+:mod:`shared.compute.environment`.
 """
 
 from shared.compute.batch.diagnostics import agents_report

@@ -2,67 +2,51 @@
 
 ``start`` (idempotent):
 
-1. read the run plan; check the settings nodes need (identity-based storage URLs, never keys); find the
-   job's compute target (:func:`resolve_target`) and check its environment;
+1. read the run plan; check the settings nodes need (identity-based storage URLs, never keys:
+   :func:`.submission.node_settings`); find the job's compute target (:func:`resolve_target`) and check
+   its environment;
 2. find the Fanout wheel (its ETag is part of the environment hash, so a redeployed wheel is rebuilt on
-   the nodes) and how nodes read it: the pool identity, else a short-lived read-only user-delegation SAS;
+   the nodes) and how nodes read it: the pool identity, else a short-lived read-only user-delegation SAS
+   (:func:`.submission.agent_package`);
 3. read the pool (task slots per node, whether it runs containers; the target's values when the pool
-   cannot be read) — a missing pool fails here, with the compute name;
+   cannot be read) — a missing pool fails here, with the compute name (:func:`.submission.pool_shape`);
 4. create the Batch job (``JobExists`` → continue; an already finished job → nothing to do);
 5. add the agent tasks (stable ids; ``TaskExists`` counts as added);
 6. only then set ``onAllTasksComplete = terminatejob`` (``update_job``);
 7. write what was submitted to ``logs/sys/batch/submission.txt``.
 
 ``stop`` terminates the Batch job (Batch kills running agents; fire-and-forget, the orchestrator polls).
-``status`` maps the tasks to :class:`AgentStatus` with actionable details (:mod:`.diagnostics`) and keeps
-``logs/sys/batch/agents.txt`` current; ``report`` adds the environment build's output of failed nodes and
-returns the paragraph for ``job_result.txt``.
+``status`` maps the tasks to :class:`AgentStatus` with actionable details (:mod:`.status` reads them,
+:mod:`.diagnostics` words them) and keeps ``logs/sys/batch/agents.txt`` current; ``report`` adds the
+environment build's output of failed nodes and returns the paragraph for ``job_result.txt``.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
-from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from azure.batch import BatchClient
 from azure.batch import models as batch_models
 from azure.batch.models._models import BatchJobTerminateOptions
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobSasPermissions, UserDelegationKey, generate_blob_sas
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
-from shared.compute.base import AgentState, AgentStatus, AgentTask
-from shared.compute.batch.diagnostics import (
-    PreparationFailure,
-    agent_status,
-    agents_report,
-    job_stopped,
-    scheduling_error,
-)
-from shared.compute.batch.specs import (
-    STOP_REASON,
-    AgentPackage,
-    JobSubmission,
-    build_job,
-    build_tasks,
-)
-from shared.compute.batch.targets import batch_job_id, default_workers, node_id_of, resolve_target
+from shared.compute.base import AgentStatus, AgentTask
+from shared.compute.batch.diagnostics import PreparationFailure, agents_report
+from shared.compute.batch.specs import STOP_REASON, JobSubmission, build_job, build_tasks
+from shared.compute.batch.status import read_statuses
+from shared.compute.batch.submission import agent_package, node_settings, pool_shape
+from shared.compute.batch.targets import batch_job_id, default_workers, resolve_target
 from shared.compute.batch.tasks import add_tasks
 from shared.compute.environment import environment_problems, node_environment
 from shared.errors import ComputeError, ConfigurationError
 from shared.runs import load_plan
-from shared.settings import ComputeTarget, Settings
+from shared.settings import Settings
 from shared.storage import Container, StorageClients, azure_credential, logs_path
 
 logger = logging.getLogger(__name__)
 
-#: Lifetime of the read-only SAS used when the pool has no identity (nodes may take a while to appear).
-SAS_LIFETIME = timedelta(hours=12)
-#: Bytes of a failed environment build's stderr kept in the report.
-STDERR_TAIL = 2000
 _FINISHED_JOB_STATES = {
     batch_models.BatchJobState.COMPLETED,
     batch_models.BatchJobState.TERMINATING,
@@ -89,51 +73,6 @@ def make_batch_client(
     )
 
 
-def node_settings(settings: Settings) -> dict[str, str]:
-    """The settings agents on Batch nodes need, as environment variables (never a key or connection string).
-
-    Raises:
-        ConfigurationError: storage is not configured with account URLs (identity-based access).
-    """
-    if not (settings.storage_blob_url and settings.storage_queue_url and settings.storage_table_url):
-        raise ConfigurationError(
-            "the Batch executor needs FANOUT_STORAGE_BLOB_URL, FANOUT_STORAGE_QUEUE_URL and "
-            "FANOUT_STORAGE_TABLE_URL: Batch nodes reach storage with the pool's managed identity and are "
-            "never given account keys or connection strings"
-        )
-    values = {
-        "FANOUT_STORAGE_BLOB_URL": settings.storage_blob_url,
-        "FANOUT_STORAGE_QUEUE_URL": settings.storage_queue_url,
-        "FANOUT_STORAGE_TABLE_URL": settings.storage_table_url,
-        "FANOUT_DEFAULT_DATASTORE": settings.default_datastore,
-    }
-    if settings.storage_client_id:
-        values["FANOUT_STORAGE_CLIENT_ID"] = settings.storage_client_id
-    if settings.telemetry is not None:
-        values["FANOUT_TELEMETRY"] = settings.telemetry.value
-    if settings.applicationinsights_connection_string:
-        values["APPLICATIONINSIGHTS_CONNECTION_STRING"] = settings.applicationinsights_connection_string
-    return values
-
-
-def read_sas_url(
-    url: str, *, account_name: str, container: str, blob: str, key: UserDelegationKey, now: datetime
-) -> str:
-    """``url`` with a read-only user-delegation SAS for one blob, valid from 5 minutes ago for
-    :data:`SAS_LIFETIME` (https only)."""
-    token = generate_blob_sas(
-        account_name=account_name,
-        container_name=container,
-        blob_name=blob,
-        user_delegation_key=key,
-        permission=BlobSasPermissions(read=True),
-        start=now - timedelta(minutes=5),
-        expiry=now + SAS_LIFETIME,
-        protocol="https",
-    )
-    return f"{url}?{token}"
-
-
 class BatchExecutor:
     """Runs a step's agents as tasks of one Azure Batch job (see the module docstring).
 
@@ -153,6 +92,7 @@ class BatchExecutor:
 
     @property
     def client(self) -> BatchClient:
+        """The Batch client: the one given, else one made from the settings on first use."""
         if self._client is None:
             self._client = make_batch_client(self._settings)
         return self._client
@@ -216,8 +156,8 @@ class BatchExecutor:
                 run_id=task.run_id,
                 job=task.job,
             )
-        package = self._agent_package()
-        task_slots, containers = self._pool_shape(compute_name, target)
+        package = agent_package(self._settings, self._clients)
+        task_slots, containers = pool_shape(self.client, self._settings, compute_name, target)
         if job.environment and job.environment.image and not containers:
             raise ComputeError(
                 f"job '{task.job}' names the image '{job.environment.image}', but pool "
@@ -248,85 +188,6 @@ class BatchExecutor:
             settings=node_values,
             logs_container_url=f"{blob_url}/{Container.RUNS.value}" if blob_url else None,
         )
-
-    def _pool_shape(self, compute_name: str, target: ComputeTarget) -> tuple[int, bool]:
-        """(task slots per node, runs containers) from the pool itself; the target's values if unreadable."""
-        try:
-            pool = self.client.get_pool(
-                target.pool_id, select=["id", "vmSize", "taskSlotsPerNode", "virtualMachineConfiguration"]
-            )
-        except ResourceNotFoundError as exc:
-            raise ComputeError(
-                f"Batch pool '{target.pool_id}' (compute '{compute_name}') does not exist in "
-                f"{self._settings.batch_endpoint}: deploy the pools (`azd provision`) or fix "
-                "FANOUT_COMPUTE_TARGETS",
-                compute=compute_name,
-            ) from exc
-        except HttpResponseError as exc:
-            logger.warning(
-                "cannot read Batch pool %s (%s); using FANOUT_COMPUTE_TARGETS",
-                target.pool_id,
-                exc.status_code,
-            )
-            return target.task_slots, target.containers
-        slots = pool.task_slots_per_node or target.task_slots
-        if slots != target.task_slots:
-            logger.warning(
-                "pool %s has %d task slots per node (settings say %d)", pool.id, slots, target.task_slots
-            )
-        vm = pool.virtual_machine_configuration
-        containers = vm.container_configuration is not None if vm is not None else target.containers
-        return slots, containers
-
-    def _agent_package(self) -> AgentPackage:
-        url = self._settings.agent_package_url
-        if not url:
-            raise ConfigurationError(
-                "the Batch executor needs FANOUT_AGENT_PACKAGE_URL, the blob URL of the Fanout wheel that "
-                "nodes install (`azd deploy` uploads it)"
-            )
-        base_url = url.split("?", 1)[0]
-        file_name = PurePosixPath(unquote(urlparse(base_url).path)).name
-        if not file_name.endswith(".whl"):
-            raise ConfigurationError(f"FANOUT_AGENT_PACKAGE_URL must name a wheel (*.whl), got {url}")
-        identity = self._settings.batch_identity_resource_id
-        located = self._own_blob(base_url)
-        version = ""
-        download_url = url
-        if located is not None:
-            container, blob = located
-            blob_client = self._clients.blob.get_blob_client(container, blob)
-            try:
-                version = str(blob_client.get_blob_properties().etag or "")
-            except ResourceNotFoundError as exc:
-                raise ComputeError(
-                    f"the Fanout wheel {base_url} does not exist: run `azd deploy` (its post-deploy hook "
-                    "builds and uploads it) or fix FANOUT_AGENT_PACKAGE_URL"
-                ) from exc
-            if not identity and "?" not in url:
-                now = datetime.now(UTC)
-                key = self._clients.blob.get_user_delegation_key(
-                    now - timedelta(minutes=5), now + SAS_LIFETIME
-                )
-                account = self._clients.blob.account_name or ""
-                download_url = read_sas_url(
-                    base_url, account_name=account, container=container, blob=blob, key=key, now=now
-                )
-        return AgentPackage(
-            url=base_url,
-            file_name=file_name,
-            version=version,
-            download_url=download_url,
-            identity_resource_id=identity,
-        )
-
-    def _own_blob(self, url: str) -> tuple[str, str] | None:
-        """(container, blob) when ``url`` is a blob of Fanout's own storage account."""
-        account_url = self._clients.blob.url.rstrip("/") + "/"
-        if not url.startswith(account_url):
-            return None
-        container, _, blob = unquote(url[len(account_url) :]).partition("/")
-        return (container, blob) if container and blob else None
 
     def _create_job(self, submission: JobSubmission) -> bool:
         """Create the job; False when it already exists and has finished (nothing to start)."""
@@ -389,87 +250,9 @@ class BatchExecutor:
     def _status(
         self, run_id: str, job: str, *, with_output: bool
     ) -> tuple[list[AgentStatus], list[PreparationFailure]]:
-        job_id = batch_job_id(run_id, job)
-        try:
-            batch_job = self.client.get_job(job_id)
-        except ResourceNotFoundError:
-            return [], []
-        pool_id = (batch_job.pool_info.pool_id or "") if batch_job.pool_info else ""
-        tasks = list(self.client.list_tasks(job_id))
-        stopped = job_stopped(batch_job)
-        waiting = any(t.state == batch_models.BatchTaskState.ACTIVE for t in tasks) and not stopped
-        failures = self._preparation_failures(job_id, pool_id, with_output=with_output) if waiting else []
-        job_error = scheduling_error(batch_job)
-        pool_note = self._pool_problem(pool_id) if waiting and not failures else None
-        statuses = []
-        for batch_task in tasks:
-            try:
-                node_id = node_id_of(batch_task.id)
-            except ComputeError:
-                continue
-            status = agent_status(
-                batch_task, node_id, pool_id=pool_id, stopped=stopped, preparation_failures=failures
-            )
-            if status.state is AgentState.PENDING and job_error:
-                status = AgentStatus(node_id=node_id, state=AgentState.FAILED, detail=job_error)
-            elif status.state is AgentState.PENDING and pool_note:
-                status = status.model_copy(update={"detail": f"{status.detail}; {pool_note}"})
-            statuses.append(status)
-        statuses.sort(key=lambda s: s.node_id)
+        statuses, failures = read_statuses(self.client, run_id, job, with_output=with_output)
         self._record(run_id, job, statuses)
         return statuses, failures
-
-    def _preparation_failures(
-        self, job_id: str, pool_id: str, *, with_output: bool
-    ) -> list[PreparationFailure]:
-        failures = []
-        for item in self.client.list_job_preparation_and_release_task_status(job_id):
-            info = item.job_preparation_task_execution_info
-            if info is None or info.state != batch_models.BatchJobPreparationTaskState.COMPLETED:
-                continue
-            if info.result != batch_models.BatchTaskExecutionResult.FAILURE:
-                continue
-            tail = ""
-            if with_output and info.task_root_directory and item.node_id:
-                tail = self._node_file_tail(item.pool_id or pool_id, item.node_id, info.task_root_directory)
-            failure = info.failure_info
-            failures.append(
-                PreparationFailure(
-                    node_id=item.node_id or "?",
-                    exit_code=info.exit_code,
-                    code=(failure.code or "") if failure else "",
-                    message=(failure.message or "").strip() if failure else "",
-                    stderr_tail=tail,
-                )
-            )
-        return failures
-
-    def _node_file_tail(self, pool_id: str, node_id: str, task_root: str) -> str:
-        try:
-            data = b"".join(self.client.download_node_file(pool_id, node_id, f"{task_root}/stderr.txt"))
-        except HttpResponseError as exc:
-            logger.info("cannot read the environment build's stderr on %s (%s)", node_id, exc.status_code)
-            return ""
-        return data[-STDERR_TAIL:].decode("utf-8", errors="replace").strip()
-
-    def _pool_problem(self, pool_id: str) -> str | None:
-        """Why the pool is not growing (resize or autoscale errors), if Batch says."""
-        try:
-            pool = self.client.get_pool(pool_id, select=["id", "resizeErrors", "autoScaleRun"])
-        except ResourceNotFoundError:
-            return f"pool '{pool_id}' does not exist"
-        except HttpResponseError:
-            return None
-        problems = [f"{e.code}: {e.message}" for e in pool.resize_errors or []]
-        if pool.auto_scale_run and pool.auto_scale_run.error:
-            error = pool.auto_scale_run.error
-            problems.append(f"autoscale formula: {error.code}: {error.message}")
-        if not problems:
-            return None
-        text = "the pool cannot grow: " + "; ".join(problems)
-        if "quota" in text.lower():
-            text += " — request more cores for this VM family on the Batch account (see docs/deploy.md)"
-        return text
 
     # --- logs -------------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlparse
 
 from azure.storage.blob import UserDelegationKey
 
-from shared.compute.batch.executor import SAS_LIFETIME, read_sas_url
+from shared.compute.batch.submission import SAS_LIFETIME, read_sas_url
 
 
 def delegation_key() -> UserDelegationKey:
