@@ -92,6 +92,7 @@ def failed_try(
 
 
 def build_record(task: Task, outcome: TryResult, where: Where) -> MiniBatchRecord:
+    """The mini-batch record of a try; item counts only on a final one (tallies sum final outcomes)."""
     final = outcome.status is not RecordStatus.RETRYING
     event = outcome.event
     started = task.first_picked

@@ -105,6 +105,7 @@ the run's own log folder, logs/<job>/ next to the run's jobs.
 
 
 def blob_path(step: StepRef, relative: str) -> str:
+    """The blob name (in ``runs``) of a file of the job's log tree, e.g. ``job_result.txt``."""
     return logs_path(step.run_id, step.job, relative)
 
 
@@ -133,6 +134,7 @@ def append_line(clients: StorageClients, step: StepRef, relative: str, line: str
 
 
 def progress_overview_name(now: datetime) -> str:
+    """The progress overview file of the UTC hour of ``now`` (one file per hour, as in Azure ML)."""
     return f"job_progress_overview.{now.astimezone(UTC):%Y%m%d%H}.txt"
 
 
@@ -150,6 +152,7 @@ def _ensure_append_blob(blob: BlobClient) -> None:
 
 
 def read_text(clients: StorageClients, step: StepRef, relative: str) -> str:
+    """A whole log file as text (undecodable bytes replaced). Raises ResourceNotFoundError if absent."""
     return _blob(clients, step, relative).download_blob().readall().decode("utf-8", errors="replace")
 
 
@@ -200,6 +203,7 @@ class LogUploader:
         self._thread = threading.Thread(target=self._loop, name="log-uploader", daemon=True)
 
     def start(self) -> None:
+        """Start uploading in a background thread; :meth:`close` does the last pass."""
         self._thread.start()
 
     def close(self) -> None:

@@ -42,6 +42,7 @@ class WorkMessage(FrozenModel):
 
     @property
     def indexes(self) -> range:
+        """The mini-batch indexes the message covers."""
         return range(self.start, self.end)
 
     def trace_carrier(self) -> dict[str, str]:
@@ -53,25 +54,26 @@ class WorkMessage(FrozenModel):
 class CompletionEvent(FrozenModel):
     """An agent recorded settled mini-batches of a step (sent after the records are durable)."""
 
-    run_id: str
-    job: str
+    run_id: str = Field(description="The run of the step.")
+    job: str = Field(description="The step's job.")
     node_id: int = Field(ge=0, description="The agent's node id.")
     agent_id: str = Field(description="The agent incarnation that recorded them.")
     settled: int = Field(default=0, ge=0, description="Mini-batches settled since the previous event.")
     failed: int = Field(default=0, ge=0, description="Of those, how many failed (thresholds may be crossed).")
     exiting: bool = Field(default=False, description="The agent is about to exit (its queue was drained).")
-    sent_at: datetime | None = None
+    sent_at: datetime | None = Field(default=None, description="When the agent sent it (UTC).")
 
     @property
     def step(self) -> StepRef:
+        """The step the event is about."""
         return StepRef(run_id=self.run_id, job=self.job)
 
 
 class SettleNotice(FrozenModel):
     """The step needs the orchestrator's attention now: it is finished or crossed a threshold."""
 
-    step: StepRef
+    step: StepRef = Field(description="The step that needs attention.")
     done: bool = Field(description="Every mini-batch has settled.")
     threshold_crossed: bool = Field(default=False, description="A failure threshold is exceeded.")
     reason: str = Field(description="Why, e.g. 'all 12 mini-batches settled' or the threshold message.")
-    progress: StepProgress
+    progress: StepProgress = Field(description="The step's tallies when the notice was made.")

@@ -65,6 +65,7 @@ class NodeLog:
             handle.write(text)
 
     def close(self) -> None:
+        """Close the files the appenders keep open (the agent is done with this node's logs)."""
         with self._lock:
             for handle in self._files.values():
                 handle.close()
@@ -77,6 +78,7 @@ class NodeLog:
         self._append(f"sys/node/{self.node_id}/_main.txt", f"{_stamp()} {text}\n")
 
     def process(self, process: str, message: str) -> None:
+        """A line in worker ``process``'s own log file (mini-batches it picked and completed)."""
         self._append(f"sys/node/{self.node_id}/{process}.txt", f"{_stamp()} {message}\n")
 
     def attempt(
@@ -154,6 +156,8 @@ class ResourceMonitor:
         self._thread = threading.Thread(target=self._loop, name="resource-monitor", daemon=True)
 
     def start(self) -> None:
+        """Write the CSV headers and a first sample, then sample in a background thread (no-op when
+        the interval is 0)."""
         if self.interval <= 0:
             return  # resource_monitor_interval 0 disables perf logs
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +171,7 @@ class ResourceMonitor:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop sampling; waits a few seconds for the thread."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
@@ -179,6 +184,7 @@ class ResourceMonitor:
                 logger.debug("resource sample failed", exc_info=True)
 
     def sample(self) -> None:
+        """Append one row for the node and, when processes are listed, one per process."""
         mb = 1024 * 1024
         memory = psutil.virtual_memory()
         disk = psutil.disk_io_counters()

@@ -39,6 +39,7 @@ class LocalOutput:
 
 
 def local_output(name: str, plan: OutputPlan, root: Path) -> LocalOutput:
+    """Output ``name`` of a job, written under ``root/<name>`` on this node."""
     return LocalOutput(
         name=name, local_dir=root / name, location=plan.location, is_file=plan.type is DataType.URI_FILE
     )

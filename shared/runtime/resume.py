@@ -309,10 +309,12 @@ def dispatch_ranges(
 
 
 def summary_path(step: StepRef) -> str:
+    """``<run>/<job>/resume.json`` in ``runs``: where the step's :class:`CarrySummary` is kept."""
     return job_path(step.run_id, step.job, SUMMARY_FILE)
 
 
 def save_summary(clients: StorageClients, step: StepRef, summary: CarrySummary) -> None:
+    """Store what the step carried over (overwriting: planning may run twice)."""
     clients.container(Container.RUNS).upload_blob(
         summary_path(step), summary.model_dump_json().encode(), overwrite=True
     )

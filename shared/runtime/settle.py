@@ -90,6 +90,7 @@ class Settler:
         return bool(self._waiting()) or self._flight is not None
 
     def add(self, outcome: Outcome) -> None:
+        """Queue a try's outcome for the next write (with output files, behind the next upload)."""
         if self.output_sync is None:
             self.recorder.add(outcome)
         else:
@@ -140,6 +141,8 @@ class Settler:
         self.io.submit(lambda: None).result()
 
     def post_event(self, *, exiting: bool = False) -> None:
+        """Send a completion event with the counts settled since the last one (on the storage thread,
+        after the writes before it); ``exiting`` tells the orchestrator this agent is done."""
         event = CompletionEvent(
             run_id=self.step.run_id,
             job=self.step.job,
@@ -155,6 +158,7 @@ class Settler:
         self._next_event = time.monotonic() + EVENT_INTERVAL
 
     def close(self) -> None:
+        """Wait for the storage calls handed over so far, then stop the storage thread."""
         self.io.shutdown(wait=True)
 
     # --- internals ------------------------------------------------------------------------------

@@ -78,9 +78,11 @@ class Supervisor:
 
     # --- state ----------------------------------------------------------------------------------
     def live(self) -> list[WorkerHandle]:
+        """Workers whose process has not exited (ready, starting or stopping)."""
         return [w for w in self.pool.workers.values() if not w.exited]
 
     def ready(self) -> int:
+        """Live workers past ``init()``, able to take mini-batches."""
         return sum(1 for w in self.live() if w.ready)
 
     def starting(self) -> int:
@@ -88,6 +90,7 @@ class Supervisor:
         return sum(1 for w in self.live() if not w.ready and not w.stopping)
 
     def in_flight(self) -> int:
+        """Mini-batches handed to live workers and not yet reported on."""
         return sum(len(w.assigned) for w in self.live())
 
     @property
@@ -103,6 +106,7 @@ class Supervisor:
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
+        """Start one worker per slot."""
         for slot in range(self.workers):
             self._spawn(slot)
 
@@ -125,6 +129,8 @@ class Supervisor:
                 self._spawn(slot)
 
     def check_timeouts(self) -> None:
+        """Kill workers whose run() outlived ``timeout`` or whose loading outlived ``overhead``; the
+        kill's category and message are charged to that try when the exit is seen."""
         now = time.monotonic()
         for worker in self.live():
             if worker.kill_category is not None:

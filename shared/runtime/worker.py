@@ -78,6 +78,7 @@ class Channel:
         self._lock = threading.Lock()
 
     def send(self, event: WorkerEvent) -> None:
+        """Send one event to the agent (callable from the loader and the run thread alike)."""
         with self._lock:
             self._outbound.send_bytes(event.model_dump_json().encode())
 

@@ -66,10 +66,12 @@ class WorkerHandle:
 
     @property
     def name(self) -> str:
+        """The worker's process name in logs and records, e.g. ``process003``."""
         return process_name(self.number)
 
     @property
     def pid(self) -> int:
+        """The worker's process id (0 before it started)."""
         return self.process.pid or 0
 
     def send(self, order: TaskOrder | StopOrder) -> bool:
@@ -104,6 +106,7 @@ def worker_main(**kwargs: Any) -> None:
 
 
 def process_name(number: int) -> str:
+    """``process<NNN>``: the name Azure ML's logs give a worker; replacements get new numbers."""
     return f"process{number:03d}"
 
 
@@ -119,21 +122,27 @@ class WorkerLayout:
     node_id: int
 
     def working_dir(self, name: str) -> Path:
+        """The current directory of worker ``name`` (each worker has its own)."""
         return self.node_dir / "work" / name
 
     def log(self, relative: str) -> Path:
+        """A file of the node's log tree, uploaded with the job's logs."""
         return self.logs_root / relative
 
     def stdout(self, name: str) -> Path:
+        """Where worker ``name``'s stdout goes (Azure ML's ``user/stdout`` layout)."""
         return self.log(f"user/stdout/{self.node_id}/{name}.stdout.txt")
 
     def stderr(self, name: str) -> Path:
+        """Where worker ``name``'s stderr goes (Azure ML's ``user/stderr`` layout)."""
         return self.log(f"user/stderr/{self.node_id}/{name}.stderr.txt")
 
     def error_log(self, name: str) -> Path:
+        """The full tracebacks of worker ``name``'s init()/run() errors (``user/error``)."""
         return self.log(f"user/error/{self.node_id}/{name}.txt")
 
     def entry_script_log_dir(self) -> Path:
+        """The folder ``EntryScript().logger`` files go to, shared by the node's workers."""
         return self.log(f"user/entry_script_log/{self.node_id}")
 
 

@@ -70,6 +70,7 @@ class WorkQueue:
         self.visibility_timeout = visibility_timeout
 
     def receive(self, count: int) -> list[QueueMessage]:
+        """Up to ``count`` messages (clamped to the service's 1..32), leased for the visibility timeout."""
         count = max(1, min(32, count))
         pages = self.client.receive_messages(
             messages_per_page=count, visibility_timeout=self.visibility_timeout, max_messages=count
@@ -77,6 +78,7 @@ class WorkQueue:
         return list(pages)
 
     def hold(self, message: QueueMessage, work: WorkMessage) -> HeldMessage:
+        """Start tracking a received message's lease; its first renewal falls due at half the timeout."""
         return HeldMessage(
             message_id=message.id,
             pop_receipt=message.pop_receipt or "",
@@ -100,6 +102,7 @@ class WorkQueue:
         held.renew_at = time.monotonic() + self.visibility_timeout / 2
 
     def delete(self, held: HeldMessage) -> None:
+        """Delete a message whose mini-batches are all settled; a lost lease or a gone message is fine."""
         if held.lost:
             return  # another agent holds it now; its records make the duplicate harmless
         try:
@@ -108,6 +111,7 @@ class WorkQueue:
             logger.info("work message %s was already gone: %s", held.message_id, exc)
 
     def delete_raw(self, message: QueueMessage) -> None:
+        """Delete a message that was never held (a malformed one: retrying cannot fix it)."""
         try:
             self.client.delete_message(message)
         except (ResourceNotFoundError, HttpResponseError) as exc:

@@ -87,6 +87,7 @@ class EntryScript(metaclass=_SingletonMeta):
 
     @property
     def log_dir(self) -> str:
+        """The folder of the logger's file, ``logs/user/entry_script_log/<node_id>``."""
         return str(_context["log_dir"])
 
     @property
@@ -96,6 +97,7 @@ class EntryScript(metaclass=_SingletonMeta):
 
     @property
     def working_dir(self) -> str:
+        """The worker's own working directory (each worker process has one)."""
         return str(_context["working_dir"])
 
     @property
@@ -109,14 +111,17 @@ class EntryScript(metaclass=_SingletonMeta):
 
     @property
     def agent_name(self) -> str:
+        """The worker's name, as :attr:`process_name` (Azure ML offers both)."""
         return str(_context["process_name"])
 
     @property
     def process_name(self) -> str:
+        """The worker's name, e.g. ``process000``: tells the node's workers apart in logs."""
         return str(_context["process_name"])
 
     @property
     def node_id(self) -> str:
+        """The node's id (``0`` .. ``instance_count - 1``), as a string as in Azure ML."""
         return str(_context["node_id"])
 
 
