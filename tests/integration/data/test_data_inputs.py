@@ -86,13 +86,6 @@ def test_mltable_paths_relative_above_and_absolute(
     assert every["Path"].iloc[1].endswith(f"{folder.prefix}/raw/a.csv")
 
 
-def test_mltable_file_that_does_not_exist_is_named(folder: DataFolder, parallel_job: JobFactory) -> None:
-    folder.put("t/MLTable", "paths:\n  - file: ./missing.csv\n")
-    job, definition = parallel_job(folder.location("t"), DataType.MLTABLE)
-    with pytest.raises(DataError, match=r"MLTable: file 'missing.csv' does not exist"):
-        plan_mini_batches(folder.clients, job, definition)
-
-
 def test_json_lines_ranges_and_invalid_lines(
     folder: DataFolder, parallel_job: JobFactory, tmp_path: Path
 ) -> None:

@@ -185,20 +185,40 @@ def test_parquet_splits_by_row_groups(folder: DataFolder, parallel_job: JobFacto
     assert pd.concat(frames[:-1])["x"].tolist() == list(range(10_000))
 
 
-def test_missing_mltable_file_is_a_clear_error(folder: DataFolder, parallel_job: JobFactory) -> None:
-    folder.put("nomltable/data.csv", "a\n1\n")
-    job, definition = parallel_job(folder.location("nomltable"), DataType.MLTABLE)
-    with pytest.raises(DataError, match=r"has no MLTable file"):
-        plan_mini_batches(folder.clients, job, definition)
-
-
-def test_unsupported_transformation_names_it_and_its_line(
-    folder: DataFolder, parallel_job: JobFactory
+@pytest.mark.parametrize(
+    ("files", "error", "match"),
+    [
+        pytest.param({"data.csv": "a\n1\n"}, DataError, r"has no MLTable file", id="no_mltable_file"),
+        pytest.param(
+            {"MLTable": "paths:\n  - file: ./missing.csv\n"},
+            DataError,
+            r"MLTable: file 'missing.csv' does not exist",
+            id="file_that_does_not_exist",
+        ),
+        pytest.param(
+            {"MLTable": CSV_MLTABLE + "  - filter: 'col(\"a\") > 1'\n", "x.csv": "a\n1\n"},
+            MLTableError,
+            r"MLTable:8: transformation 'filter' is not supported",
+            id="unsupported_transformation_and_its_line",
+        ),
+        pytest.param(
+            {
+                "MLTable": "paths:\n  - pattern: ./*\ntransformations:\n  - read_parquet\n",
+                "notes.txt": "hello",
+            },
+            DataError,
+            r"cannot read .*as parquet",
+            id="pattern_that_matches_a_non_parquet_file",
+        ),
+    ],
+)
+def test_a_broken_table_is_a_clear_error_at_planning(
+    folder: DataFolder, parallel_job: JobFactory, files: dict[str, str], error: type[DataError], match: str
 ) -> None:
-    folder.put("f/MLTable", CSV_MLTABLE + "  - filter: 'col(\"a\") > 1'\n")
-    folder.put("f/x.csv", "a\n1\n")
-    job, definition = parallel_job(folder.location("f"), DataType.MLTABLE)
-    with pytest.raises(MLTableError, match=r"MLTable:8: transformation 'filter' is not supported"):
+    for name, content in files.items():
+        folder.put(f"t/{name}", content)
+    job, definition = parallel_job(folder.location("t"), DataType.MLTABLE)
+    with pytest.raises(error, match=match):
         plan_mini_batches(folder.clients, job, definition)
 
 
@@ -266,16 +286,6 @@ def test_empty_files_make_no_mini_batch_and_path_column_on_parquet(
     assert manifest.count == 1
     frame = all_rows(folder, manifest, tmp_path)[0]
     assert frame.to_dict("list") == {"x": [1, 2], "Path": ["sub/a.parquet", "sub/a.parquet"]}
-
-
-def test_pattern_that_matches_a_non_parquet_file_is_named(
-    folder: DataFolder, parallel_job: JobFactory
-) -> None:
-    folder.put("bad/MLTable", "paths:\n  - pattern: ./*\ntransformations:\n  - read_parquet\n")
-    folder.put("bad/notes.txt", "hello")
-    job, definition = parallel_job(folder.location("bad"), DataType.MLTABLE)
-    with pytest.raises(DataError, match=r"cannot read .*as parquet"):
-        plan_mini_batches(folder.clients, job, definition)
 
 
 def test_take_on_parquet_uses_footer_row_counts(
