@@ -38,25 +38,26 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+#: A command job's script: each number file of --numbers, doubled, into the folder --out.
+DOUBLE_NUMBERS = """
+import argparse, pathlib
+parser = argparse.ArgumentParser()
+parser.add_argument("--numbers")
+parser.add_argument("--out")
+args = parser.parse_args()
+out = pathlib.Path(args.out)
+out.mkdir(parents=True, exist_ok=True)
+for path in sorted(pathlib.Path(args.numbers).glob("*.txt")):
+    (out / path.name).write_text(str(2 * int(path.read_text())))
+print("prepared", len(list(out.iterdir())), "files")
+"""
+
+
 def tiny_pipeline(root: Path, asset: str = "tiny-doubled") -> Path:
     """A command job doubling numbers (5 files) and a parallel job echoing them, 2 files per mini-batch."""
     for index in range(1, 6):
         write(root / "data" / f"n{index}.txt", f"{index}\n")
-    write(
-        root / "src" / "prepare.py",
-        """
-        import argparse, pathlib
-        parser = argparse.ArgumentParser()
-        parser.add_argument("--numbers")
-        parser.add_argument("--out")
-        args = parser.parse_args()
-        out = pathlib.Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        for path in sorted(pathlib.Path(args.numbers).glob("*.txt")):
-            (out / path.name).write_text(str(2 * int(path.read_text())))
-        print("prepared", len(list(out.iterdir())), "files")
-        """.replace("ASSET_NAME", asset),
-    )
+    write(root / "src" / "prepare.py", DOUBLE_NUMBERS)
     write(
         root / "src" / "score.py",
         """

@@ -24,7 +24,7 @@ from shared.plan import BlobData
 from shared.runtime.records import read_progress, read_records
 from shared.settings import get_settings
 from shared.storage import StorageClients
-from tests.e2e.conftest import run_file, write
+from tests.e2e.conftest import DOUBLE_NUMBERS, run_file, write
 from tests.helpers import wait_until
 
 SCORE = """
@@ -43,23 +43,11 @@ def run(mini_batch):
     return [f"{name} {Path(mini_batch[0]).read_text().strip()}"]
 """
 
-PREPARE = """
-import argparse, pathlib
-parser = argparse.ArgumentParser()
-parser.add_argument("--numbers")
-parser.add_argument("--out")
-args = parser.parse_args()
-out = pathlib.Path(args.out)
-out.mkdir(parents=True, exist_ok=True)
-for path in sorted(pathlib.Path(args.numbers).glob("*.txt")):
-    (out / path.name).write_text(str(2 * int(path.read_text())))
-"""
-
 
 def _pipeline(root: Path, state: Path) -> Path:
     for index in range(1, 9):
         write(root / "data" / f"n{index}.txt", f"{index}\n")
-    write(root / "src" / "prepare.py", PREPARE)
+    write(root / "src" / "prepare.py", DOUBLE_NUMBERS)
     write(root / "src" / "score.py", SCORE)
     return write(
         root / "pipeline.yml",
