@@ -21,8 +21,8 @@ from shared.models import FrozenModel
 class AgentTask(FrozenModel):
     """What an executor is asked to run: ``instance_count`` agents for one job of one run."""
 
-    run_id: str
-    job: str
+    run_id: str = Field(description="The run of the job.")
+    job: str = Field(description="The job whose agents to start.")
     instance_count: int = Field(default=1, ge=1, description="Agents (nodes) to start: node ids 0..n-1.")
     compute: str | None = Field(default=None, description="The job's compute name (selects the pool).")
     workers_per_agent: int | None = Field(
@@ -31,6 +31,8 @@ class AgentTask(FrozenModel):
 
 
 class AgentState(StrEnum):
+    """An agent's life as an executor sees it (a Batch task's state, a local process's)."""
+
     PENDING = "pending"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -39,9 +41,11 @@ class AgentState(StrEnum):
 
 
 class AgentStatus(FrozenModel):
-    node_id: int
-    state: AgentState
-    exit_code: int | None = None
+    """One agent of a step as its executor reports it: for liveness checks and ``job_result.txt``."""
+
+    node_id: int = Field(description="The agent's node id.")
+    state: AgentState = Field(description="Where the agent is in its life.")
+    exit_code: int | None = Field(default=None, description="The agent's exit code, once it has exited.")
     detail: str = Field(default="", description="What the executor knows, in words a user can act on.")
 
 

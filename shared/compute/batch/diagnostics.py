@@ -73,6 +73,7 @@ class PreparationFailure:
     stderr_tail: str = ""
 
     def sentence(self) -> str:
+        """The failure in words for ``job_result.txt``, ending with the tail of the build's stderr."""
         what = f"exit code {self.exit_code}" if self.exit_code is not None else self.code or "failed"
         text = f"preparing the environment failed on Batch node {self.node_id} ({what}"
         text += f": {self.message})" if self.message else ")"
