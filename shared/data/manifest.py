@@ -35,6 +35,8 @@ MANIFEST_VERSION = 1
 
 
 class TabularFormat(StrEnum):
+    """The file format of a tabular input's sources (which MLTable ``read_*`` transformation it had)."""
+
     DELIMITED = "delimited"
     PARQUET = "parquet"
     JSON_LINES = "json_lines"
@@ -53,14 +55,20 @@ class ColumnKind(StrEnum):
 class ReadOptions(FrozenModel):
     """How to read the sources of a tabular manifest (from the MLTable ``read_*`` transformation)."""
 
-    format: TabularFormat
-    delimiter: str = ","
-    encoding: Encoding = Encoding.UTF8
-    header: HeaderMode = HeaderMode.ALL_FILES_SAME_HEADERS
-    empty_as_string: bool = False
-    include_path_column: bool = False
-    support_multi_line: bool = False
-    invalid_lines: Literal["error", "drop"] = "error"
+    format: TabularFormat = Field(description="The sources' file format.")
+    delimiter: str = Field(default=",", description="Delimited: the field separator.")
+    encoding: Encoding = Field(default=Encoding.UTF8, description="Delimited, JSON lines: the text encoding.")
+    header: HeaderMode = Field(
+        default=HeaderMode.ALL_FILES_SAME_HEADERS, description="Delimited: which first lines are headers."
+    )
+    empty_as_string: bool = Field(default=False, description="Delimited: empty fields stay '' in strings.")
+    include_path_column: bool = Field(default=False, description="Add a 'Path' column.")
+    support_multi_line: bool = Field(
+        default=False, description="Delimited: quoted fields may hold line breaks (files are not split)."
+    )
+    invalid_lines: Literal["error", "drop"] = Field(
+        default="error", description="JSON lines: fail on a line that is not JSON, or drop it."
+    )
     columns: list[str] | None = Field(
         default=None, description="Delimited: the table's columns (the union for different headers)."
     )
@@ -102,7 +110,7 @@ class MiniBatch(FrozenModel):
     mini-batches never holds 100,000 of these at once.
     """
 
-    index: int = Field(ge=0)
+    index: int = Field(ge=0, description="Position in the manifest, 0..count-1.")
     items: int | None = Field(default=None, description="Files, or rows when known up front.")
     partition_key_value: dict[str, KeyValue] | None = Field(
         default=None, description="{key: value} of this partition (partition_keys only)."
@@ -127,8 +135,8 @@ class Manifest(FrozenModel):
     :class:`MiniBatch` descriptors; build manifests with :class:`ManifestBuilder`.
     """
 
-    version: int = MANIFEST_VERSION
-    kind: Literal["files", "tabular"]
+    version: int = Field(default=MANIFEST_VERSION, description="Manifest format version.")
+    kind: Literal["files", "tabular"] = Field(description="File lists or tabular parts.")
     input_name: str = Field(description="The job input that was split (ParallelSettings.input_data).")
     roots: list[BlobRoot] = Field(description="Where the data is; mini-batches and sources index into it.")
     count: int = Field(ge=0, description="Number of mini-batches.")
@@ -139,14 +147,21 @@ class Manifest(FrozenModel):
     keys: list[dict[str, KeyValue]] | None = Field(
         default=None, description="partition_key_value per mini-batch."
     )
-    key_filter: bool = False
-    partition_keys: list[str] | None = None
+    key_filter: bool = Field(
+        default=False, description="Tabular partitions by data columns: mini-batches filter rows by key."
+    )
+    partition_keys: list[str] | None = Field(default=None, description="The job's partition_keys, if any.")
     # file lists
     batch_roots: list[int] | None = Field(default=None, description="Root per mini-batch; None: all root 0.")
-    file_offsets: list[int] = Field(default_factory=list)
+    file_offsets: list[int] = Field(
+        default_factory=list,
+        description="count + 1 offsets into files: mini-batch i's first file, then the end.",
+    )
     files: list[str] = Field(default_factory=list, description="Paths relative to their mini-batch's root.")
-    sizes: list[int] = Field(default_factory=list)
-    modified: list[int] = Field(default_factory=list)
+    sizes: list[int] = Field(default_factory=list, description="Size of each file, parallel to files.")
+    modified: list[int] = Field(
+        default_factory=list, description="Last-Modified (epoch s) of each file, parallel to files."
+    )
     # tabular
     read: ReadOptions | None = Field(default=None, description="Tabular: how to read the sources.")
     sources: list[SourceFile] = Field(default_factory=list, description="Tabular: the files read.")
@@ -155,9 +170,11 @@ class Manifest(FrozenModel):
         description="MLTable transformations applied to every tabular mini-batch after reading "
         "(take/skip are already folded into the parts' rows).",
     )
-    part_offsets: list[int] = Field(default_factory=list)
-    part_source: list[int] = Field(default_factory=list)
-    part_start: list[int] = Field(default_factory=list)
+    part_offsets: list[int] = Field(
+        default_factory=list, description="count + 1 offsets into the part_* lists, as file_offsets."
+    )
+    part_source: list[int] = Field(default_factory=list, description="Each part's index into sources.")
+    part_start: list[int] = Field(default_factory=list, description="Each part's first byte.")
     part_end: list[int] = Field(default_factory=list, description="-1: to the end of the file.")
     part_row_groups: list[list[int]] | None = Field(default=None, description="Parquet; [] means all.")
     part_rows: list[list[int]] | None = Field(default=None, description="[first, last) kept, [] means all.")

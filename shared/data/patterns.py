@@ -38,6 +38,7 @@ def glob_prefix(pattern: str) -> str:
 
 
 def has_wildcard(pattern: str) -> bool:
+    """Whether ``pattern`` selects by glob (``*``, ``?``, ``[...]``) rather than naming one path."""
     return bool(_WILDCARD.search(pattern))
 
 
