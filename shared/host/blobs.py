@@ -39,6 +39,8 @@ CLAIM_TIMEOUT = 600.0
 
 
 class ReceiptState(StrEnum):
+    """Where a blob version's receipt is: claimed by a host, handled, or given up after its tries."""
+
     CLAIMED = "claimed"
     DONE = "done"
     FAILED = "failed"
@@ -80,11 +82,13 @@ class BlobPoller:
         self._receipts: TableClient = clients.table.get_table_client(Table.RECEIPTS.value)
 
     def start(self) -> BlobPoller:
+        """Start scanning in a daemon thread; returns the poller for chaining."""
         self._thread = threading.Thread(target=self._loop, name="fanout-blob-poller", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
+        """Stop scanning; waits for a handler that is running to finish (up to 30 s)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)

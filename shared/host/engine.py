@@ -59,6 +59,7 @@ class LoopbackBackend(InMemoryOrchestrationBackend):
     """The in-memory backend bound to 127.0.0.1 on a port the OS picks (the stock one binds [::])."""
 
     def start(self) -> str:
+        """Serve the backend on a free loopback port; returns its ``host:port`` address."""
         self._shutdown_event.clear()
         server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
         stubs.add_TaskHubSidecarServiceServicer_to_server(self, server)  # type: ignore[no-untyped-call]
@@ -70,6 +71,8 @@ class LoopbackBackend(InMemoryOrchestrationBackend):
 
 @dataclass
 class LocalEngine:
+    """A running in-process engine (:func:`local_engine`): its client, backend and events pump."""
+
     client: DurableTaskClient
     backend: InMemoryOrchestrationBackend
     address: str

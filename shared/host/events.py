@@ -52,11 +52,13 @@ class EventsPump:
         self._thread: threading.Thread | None = None
 
     def start(self) -> EventsPump:
+        """Start polling in a daemon thread; returns the pump for chaining."""
         self._thread = threading.Thread(target=self._run, name="fanout-events-pump", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling; waits up to ``timeout`` seconds for the message in hand."""
         self._stopping.set()
         if self._thread is not None:
             self._thread.join(timeout)
