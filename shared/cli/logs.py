@@ -49,6 +49,7 @@ class LogFollower:
         self.current: tuple[str, str] | None = None
 
     def read_new(self) -> None:
+        """Print what each selected log file gained since the last call, a header before each file."""
         for job in self.jobs:
             for item in self.client.log_files(self.run_id, job):
                 path = item["path"]

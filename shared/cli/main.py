@@ -32,9 +32,11 @@ class LazyGroup(click.Group):
     """A click group whose sub-commands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002
+        """Every command name, for ``--help``, without importing any command module."""
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:  # noqa: ARG002
+        """Import the module of ``cmd_name`` and return its command; None for an unknown name."""
         target = COMMANDS.get(cmd_name)
         if target is None:
             return None

@@ -51,6 +51,7 @@ class RunProgress:
         self._progress.stop()
 
     def refresh(self) -> None:
+        """Read each job's custom status once and update its bar (jobs not started yet stay waiting)."""
         for job in self._plan.jobs:
             view = self._view(job.name)
             if view is not None:

@@ -37,6 +37,7 @@ def status(run_id: str | None, status_filter: str | None, limit: int, as_json: b
 
 
 def format_runs(runs: list[dict[str, Any]]) -> str:
+    """The run list as an aligned table (id, status, creation time, name), in the order given."""
     if not runs:
         return "no runs"
     rows = [("RUN", "STATUS", "CREATED", "NAME")]
@@ -52,6 +53,7 @@ def format_runs(runs: list[dict[str, Any]]) -> str:
 
 
 def format_run(detail: dict[str, Any]) -> str:
+    """One run's detail as indented text: its status, then each job's tallies, reason and outputs."""
     lines = [f"run {detail['run_id']}: {detail['status']}"]
     if detail.get("display_name"):
         lines.append(f"  name: {detail['display_name']}")
