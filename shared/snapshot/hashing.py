@@ -69,6 +69,7 @@ class HashCache:
         self.close()
 
     def close(self) -> None:
+        """Close the SQLite file; later lookups hash every file (closing twice is fine)."""
         if self._db is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()

@@ -79,6 +79,7 @@ class SnapshotManifest(FrozenModel):
 
     @property
     def total_bytes(self) -> int:
+        """The size of the snapshot's files, summed."""
         return sum(f.size for f in self.files)
 
 

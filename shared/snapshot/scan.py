@@ -49,6 +49,7 @@ class IgnoreRules:
 
     @classmethod
     def from_text(cls, file: str, text: str) -> IgnoreRules:
+        """Rules from an ignore file's text (gitignore syntax); ``file`` is reported as the file used."""
         return cls(file=file, spec=pathspec.GitIgnoreSpec.from_lines(text.splitlines()))
 
     def ignores_dir(self, rel: str) -> bool:
@@ -122,6 +123,7 @@ class FolderScan:
 
     @property
     def total_bytes(self) -> int:
+        """The size of the scanned files, summed."""
         return sum(f.size for f in self.files)
 
 

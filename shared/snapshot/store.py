@@ -60,18 +60,22 @@ _HEAD_FIRST_BYTES = 1024 * 1024
 
 
 def object_path(sha256: str) -> str:
+    """Where a file's content is stored, fanned out by its first two hex digits."""
     return f"objects/{sha256[:2]}/{sha256}"
 
 
 def manifest_path(snapshot_id: str) -> str:
+    """Where a snapshot's manifest is stored; its presence means the snapshot is complete."""
     return f"manifests/{snapshot_id}.json"
 
 
 def alias_path(blob_name: str) -> str:
+    """Where the snapshot a dropped zip became is recorded (``blob_name`` is the zip's blob)."""
     return f"aliases/{blob_name}.json"
 
 
 def error_path(blob_name: str) -> str:
+    """Where the reason a dropped zip was rejected is written, beside the zip."""
     return blob_name + ERROR_SUFFIX
 
 
@@ -96,6 +100,7 @@ class PendingFile:
 
 
 def snapshot_exists(clients: StorageClients, snapshot_id: str) -> bool:
+    """Whether the snapshot is fully stored (its manifest exists): then nothing needs uploading."""
     return bool(_container(clients).get_blob_client(manifest_path(snapshot_id)).exists())
 
 
