@@ -23,6 +23,7 @@ from shared.spec.validation import validate
 
 
 def code_ref(text: str, base_dir: Path | None, where: Where, ctx: Context) -> CodeRef | None:
+    """A job's ``code:`` as a local folder or a stored snapshot (None when invalid; error recorded)."""
     found = code_location(text, base_dir, where, ctx.issues, confine=ctx.confine)
     if found is None:
         return None

@@ -87,6 +87,7 @@ class IntRule:
         self.validator = PlainValidator(self.check_or_binding)
 
     def check_or_binding(self, value: Any) -> int | str:
+        """A ``${{...}}`` binding kept as text for later resolution, else :meth:`check`'s integer."""
         if is_binding(value):
             return str(value).strip()
         return self.check(value)

@@ -34,6 +34,8 @@ def format_path(path: Path) -> str:
 
 @dataclass(frozen=True)
 class Position:
+    """A 1-based line and column in a source file, as editors count them."""
+
     line: int
     column: int
 
@@ -91,10 +93,12 @@ class Where:
         return Where(self.source, (*self.path, part))
 
     def child(self, *parts: str | int) -> Where:
+        """The node ``parts`` below this one (``where / a / b`` in one call)."""
         return Where(self.source, (*self.path, *parts))
 
     @property
     def text(self) -> str:
+        """The path as issues show it, e.g. ``jobs.score.inputs.x``."""
         return format_path(self.path)
 
 
@@ -147,10 +151,12 @@ class Issues:
 
     @property
     def errors(self) -> list[SpecIssue]:
+        """The issues that stop the spec from compiling."""
         return [i for i in self.items if i.severity == "error"]
 
     @property
     def warnings(self) -> list[SpecIssue]:
+        """The issues reported but not fatal."""
         return [i for i in self.items if i.severity != "error"]
 
     def has_error_under(self, where: Where) -> bool:
@@ -164,6 +170,7 @@ class Issues:
         )
 
     def extend(self, issues: Sequence[SpecIssue]) -> None:
+        """Add issues collected elsewhere, skipping ones already recorded."""
         for issue in issues:
             if issue not in self.items:
                 self.items.append(issue)

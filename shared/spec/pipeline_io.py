@@ -204,6 +204,8 @@ def _override(name: str, declared: PipelineInput, text: str, ctx: Context) -> Pi
 
 @dataclass(frozen=True)
 class PipelineOutput:
+    """A declared pipeline output and where it is in the spec (for errors when it is bound)."""
+
     spec: OutputSpec
     where: Where
 

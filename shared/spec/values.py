@@ -43,6 +43,8 @@ class Value:
 
 
 class CoercionError(ValueError):
+    """A value that cannot be converted to its declared type; callers record it as a located issue."""
+
     def __init__(self, message: str, expected: str) -> None:
         super().__init__(message)
         self.message = message
@@ -148,10 +150,12 @@ def parse_type(text: Any, where: Where, issues: Issues) -> LiteralType | DataTyp
 
 
 def parse_input_mode(text: Any, where: Where, issues: Issues) -> InputMode | None:
+    """An input's ``mode:`` (None + error listing the allowed modes)."""
     return parse_enum(InputMode, text, where, issues, "input mode")
 
 
 def parse_output_mode(text: Any, where: Where, issues: Issues) -> OutputMode | None:
+    """An output's ``mode:`` (None + error listing the allowed modes)."""
     return parse_enum(OutputMode, text, where, issues, "output mode")
 
 
