@@ -57,6 +57,7 @@ class AzuriteEndpoints:
 
     @property
     def connection_string(self) -> str:
+        """A connection string for these endpoints with Azurite's well-known dev account and key."""
         return (
             f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={ACCOUNT_KEY};"
             f"BlobEndpoint={self.blob_url};QueueEndpoint={self.queue_url};TableEndpoint={self.table_url};"
@@ -73,6 +74,7 @@ class AzuriteProcess:
 
     @property
     def connection_string(self) -> str:
+        """The connection string of this instance (what ``FANOUT_STORAGE_CONNECTION_STRING`` takes)."""
         return self.endpoints.connection_string
 
     def stop(self) -> None:

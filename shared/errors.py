@@ -79,6 +79,7 @@ class SpecIssue:
         return text
 
     def to_dict(self) -> dict[str, Any]:
+        """The issue as JSON-ready fields (API error bodies, ``*.error.json`` beside rejected drops)."""
         return {
             "file": self.file,
             "line": self.line,
@@ -105,6 +106,7 @@ class SpecError(FanoutError):
         super().__init__(f"{count} error{'s' if count != 1 else ''} in the spec:\n{lines}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The error with every issue, JSON-ready: the body of an HTTP 400 and of a drop's error file."""
         return {
             "error": type(self).__name__,
             "message": self.message,

@@ -108,6 +108,8 @@ def is_snapshot_blob(name: str) -> bool:
 
 
 class IngestStatus(StrEnum):
+    """What a trigger did with a dropped blob: started a run, found it started, rejected or ignored it."""
+
     STARTED = "started"
     ALREADY_STARTED = "already_started"
     REJECTED = "rejected"
@@ -208,6 +210,7 @@ def _already_started(durable: DurableClient, run_id: str) -> bool:
 
 
 def error_blob_name(name: str) -> str:
+    """The blob beside a rejected spec ``name`` that says why it was rejected."""
     return name + ERROR_SUFFIX
 
 

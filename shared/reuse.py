@@ -268,7 +268,7 @@ def _locate(clients: StorageClients, location: BlobData | UrlData) -> tuple[Cont
 class ReuseHit(FrozenModel):
     """A completed step whose outputs can stand in for a job with the same fingerprint."""
 
-    fingerprint: str
+    fingerprint: str = Field(description="The reuse key the hit was found under.")
     run_id: str = Field(description="The run that produced the outputs.")
     job: str = Field(description="The job (in that run) that produced them.")
     outputs: dict[str, BlobData] = Field(default_factory=dict, description="Output name -> location.")

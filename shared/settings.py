@@ -31,6 +31,8 @@ class ExecutorKind(StrEnum):
 
 
 class PoolKind(StrEnum):
+    """A Batch pool's kind: decides whether workers per node default to cores or to GPUs."""
+
     CPU = "cpu"
     GPU = "gpu"
 
@@ -60,6 +62,8 @@ class ComputeTarget(BaseModel):
 
 
 class TelemetryExporter(StrEnum):
+    """Where traces and metrics go: nowhere, stdout, an OTLP collector, or Azure Monitor."""
+
     NONE = "none"
     CONSOLE = "console"
     OTLP = "otlp"
@@ -183,6 +187,7 @@ class Settings(BaseSettings):
 
     @property
     def storage_configured(self) -> bool:
+        """Some storage is set (either way), so the CLI can reach it without an HTTP API."""
         return self.storage_connection_string is not None or self.storage_blob_url is not None
 
 

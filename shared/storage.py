@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 
 class Container(StrEnum):
+    """The blob containers of the layout (what each holds: the module docstring)."""
+
     SNAPSHOTS = "snapshots"
     SPECS = "specs"
     DATA = "data"
@@ -59,6 +61,8 @@ class Container(StrEnum):
 
 
 class Table(StrEnum):
+    """The tables of the layout (what each holds: the module docstring)."""
+
     RUNS = "fanoutruns"
     MINIBATCHES = "fanoutminibatches"
     TALLIES = "fanouttallies"
@@ -130,6 +134,8 @@ class StorageClients:
 
     @classmethod
     def from_connection_string(cls, connection_string: str) -> StorageClients:
+        """Clients authenticated by a connection string (Azurite, or an account key); the string is kept
+        so :meth:`with_resolved_environment` can build the clients again."""
         return cls(
             blob=BlobServiceClient.from_connection_string(connection_string),
             queue=QueueServiceClient.from_connection_string(connection_string),
@@ -185,6 +191,7 @@ class StorageClients:
         )
 
     def container(self, container: Container) -> ContainerClient:
+        """A client of one of the layout's containers."""
         return self.blob.get_container_client(container.value)
 
     def queue_client(self, name: str, *, base64: bool = False) -> QueueClient:
@@ -198,6 +205,7 @@ class StorageClients:
         return self.queue.get_queue_client(name, **kwargs)
 
     def events_queue(self) -> QueueClient:
+        """The shared events queue, base64-encoded because a Functions queue trigger reads it."""
         return self.queue_client(EVENTS_QUEUE, base64=True)
 
     def ensure_layout(self) -> None:
