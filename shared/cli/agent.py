@@ -33,7 +33,7 @@ def agent(run_id: str, job: str, node_id: int, workers: int | None) -> int:
     start_fork_server()  # first: its imports run on another core while this process imports its own
     from shared.logconfig import configure_logging
     from shared.orchestration.contracts import StepRef
-    from shared.runtime.agent import run_node
+    from shared.runtime.launch import run_node
     from shared.settings import get_settings
     from shared.storage import StorageClients
     from shared.telemetry import configure_telemetry

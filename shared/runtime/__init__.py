@@ -7,7 +7,8 @@ Public entry points (imported from their modules, so ``import shared.runtime`` s
 - :mod:`shared.runtime.records`: ``read_progress``, ``apply_completion_event``, ``request_stop``,
   ``record_command_exit``, the record/tally model;
 - :mod:`shared.runtime.messages`: ``WorkMessage``, ``CompletionEvent``, ``SettleNotice``;
-- :mod:`shared.runtime.agent`: ``run_node`` (what ``fanout agent`` runs) and ``Agent``;
+- :mod:`shared.runtime.launch`: ``run_node`` (what ``fanout agent`` runs); :mod:`shared.runtime.agent`:
+  ``Agent``, the node's loop; :mod:`shared.runtime.tries`: what each try's end means;
 - :mod:`shared.runtime.command`: the node side of command jobs.
 
 See ``docs/runtime.md``.

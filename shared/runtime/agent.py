@@ -1,6 +1,7 @@
-"""The node agent of a parallel step: pulls mini-batches from the step's queue and feeds its workers.
+"""The node agent of a parallel step: its loop pulls mini-batches from the step's queue and feeds its workers.
 
-One agent runs per node (``fanout agent --run R --job J --node-id N``). The main loop, on one thread:
+One agent runs per node (``fanout agent --run R --job J --node-id N``, started by
+:func:`shared.runtime.launch.run_node`). The main loop, on one thread:
 
 1. pump worker events (``ready``, ``started``, ``result``, process exits);
 2. kill a worker whose ``run()`` outlived ``retry_settings.timeout`` (or whose loading outlived
@@ -15,10 +16,9 @@ One agent runs per node (``fanout agent --run R --job J --node-id N``). The main
    a dead agent's messages are invisible, not gone, so the agent keeps polling until they reappear
    and are processed.
 
-Attempts: a failed try (exception, invalid return value, timeout, crashed worker, load error) is
-retried on this node until ``1 + max_retries`` tries were made; the try count is stored with the record,
-so a redelivered message resumes it. A message delivered more than ``max_tries + 2`` times (its agents
-kept dying) settles its remaining mini-batches as failed (``AGENT_LOST``).
+What a try's end means — a record, a retry on this node, a final failure, ``AGENT_LOST`` for a message
+whose agents kept dying — is :class:`shared.runtime.tries.TryLedger`, which also holds the mini-batches
+waiting for a worker. This module is the loop: when to receive, assign, write, renew, report and exit.
 """
 
 from __future__ import annotations
@@ -26,36 +26,20 @@ from __future__ import annotations
 import logging
 import math
 import os
-import signal
-import threading
 import time
-from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from shared.orchestration.contracts import StepRef
 from shared.policy import max_tries, visibility_timeout
 from shared.runtime import logs
-from shared.runtime.attempts import (
-    Task,
-    TryResult,
-    Where,
-    build_record,
-    completed,
-    failed_try,
-    log_try,
-)
-from shared.runtime.forkserver import start_fork_server, stop_fork_server
-from shared.runtime.inputs import descriptor, item_count
-from shared.runtime.node import NodeContext, prepare_node
+from shared.runtime.node import NodeContext
 from shared.runtime.nodelog import NodeLog, ResourceMonitor
 from shared.runtime.outputs import OutputSync
-from shared.runtime.protocol import ErrorCategory, WorkerConfig, WorkerEvent
-from shared.runtime.recorder import Outcome, Recorder, heartbeat_entity
+from shared.runtime.protocol import WorkerConfig
+from shared.runtime.recorder import Recorder, heartbeat_entity
 from shared.runtime.records import (
     AgentShard,
     MiniBatchRecord,
@@ -63,17 +47,15 @@ from shared.runtime.records import (
     read_progress,
     read_record_entities,
     read_step_document,
-    record_agent_failure,
     shard_to_entity,
     step_key,
 )
 from shared.runtime.settle import Settler
 from shared.runtime.supervisor import Supervisor
+from shared.runtime.tries import TryLedger
 from shared.runtime.workerpool import WorkerLayout
 from shared.runtime.workqueue import HeldMessage, MalformedMessage, WorkQueue, parse
-from shared.settings import Settings
-from shared.storage import StorageClients, work_queue_name
-from shared.telemetry import fanout_metrics
+from shared.storage import work_queue_name
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +64,9 @@ STOP_POLL_INTERVAL = 1.0
 LEASE_CHECK_INTERVAL = 0.5
 OVERVIEW_INTERVAL = 30.0
 IDLE_POLL_MAX = 2.0
-AGENT_LOSS_ALLOWANCE = 2
+#: Exit code of a node whose share is done (or whose step was stopped).
 EXIT_OK = 0
+#: Exit code of a node that gave up: ``init()`` kept failing and no worker is left.
 EXIT_GAVE_UP = 3
 
 
@@ -115,6 +98,7 @@ class Agent:
             nodelog=self.nodelog,
             output_sync=OutputSync(node.clients, node.outputs) if node.outputs else None,
         )
+        self.tries = TryLedger(node, self.settler, self.nodelog, max_tries=self.max_tries)
         self.document = node.document
         self.layout = WorkerLayout(node.node_dir, node.logs_root, node.node_id)
         self.workers = Supervisor(
@@ -126,7 +110,7 @@ class Agent:
             timeout=float(self.parallel.retry.timeout),
             overhead=float(self.parallel.task_overhead_timeout),
             nodelog=self.nodelog,
-            outcomes=self,
+            outcomes=self.tries,
         )
         self.uploader = logs.LogUploader(
             node.clients, self.step, node.logs_root, interval=log_upload_interval
@@ -134,8 +118,6 @@ class Agent:
         self.monitor = ResourceMonitor(
             node.logs_root, node.node_id, self.parallel.resource_monitor_interval, self._processes
         )
-        self.pending: deque[Task] = deque()
-        self.decided: set[int] = set()  # mini-batches with a final outcome on this node (stored or queued)
         self.stopping = False
         self.finished = False
         self.exit_code = EXIT_OK
@@ -144,8 +126,6 @@ class Agent:
         self._workers_started = False
         self._idle_backoff = 0.05
         self._timers: dict[str, float] = {}
-        self._metrics = fanout_metrics()
-        self._attributes = {"fanout.run_id": self.step.run_id, "fanout.job": self.step.job}
 
     # --- lifecycle ------------------------------------------------------------------------------
     def run(self) -> int:
@@ -156,8 +136,8 @@ class Agent:
                 self.workers.pump(timeout=self._wait_time())
                 self.workers.check_timeouts()
                 self._replace_workers()
-                self.workers.assign(self.pending, self._already_decided)
-                self.settler.tick(idle=not self.workers.in_flight() and not self.pending)
+                self.workers.assign(self.tries.pending, self.tries.already_decided)
+                self.settler.tick(idle=not self.workers.in_flight() and not self.tries.pending)
                 self._every("lease", LEASE_CHECK_INTERVAL, self._renew_leases)
                 self._every("stop", STOP_POLL_INTERVAL, self._poll_stop)
                 self._every("heartbeat", HEARTBEAT_INTERVAL, self._heartbeat)
@@ -278,62 +258,6 @@ class Agent:
             self.nodelog.main("giving up: %s", self.exit_reason)
             self.finished = True
 
-    def _already_decided(self, task: Task) -> bool:
-        if task.index in self.decided:
-            task.held.unsettled.discard(task.index)
-            return True
-        return task.abandoned
-
-    # --- outcomes -------------------------------------------------------------------------------
-    # Outcomes (called by the supervisor) ---------------------------------------------------------
-    def try_ended(self, task: Task, process: str, event: WorkerEvent) -> None:
-        if event.ok:
-            self._record(task, process, completed(task, event))
-            return
-        category = event.error_category or ErrorCategory.RUN_EXCEPTION
-        self._fail(task, process, category, event.error_message, event)
-
-    def try_failed(self, task: Task, process: str, category: ErrorCategory, message: str) -> None:
-        self._fail(task, process, category, message)
-
-    def requeue(self, task: Task) -> None:
-        self.pending.appendleft(task)
-
-    def _fail(
-        self,
-        task: Task,
-        process: str,
-        category: ErrorCategory,
-        message: str,
-        event: WorkerEvent | None = None,
-        *,
-        final: bool | None = None,
-    ) -> None:
-        final = task.attempt >= self.max_tries if final is None else final
-        self._record(
-            task,
-            process,
-            failed_try(task, final=final, category=category.value, message=message, event=event),
-        )
-        if not final:
-            task.attempts_before = task.attempt
-            self.pending.append(task)
-
-    def _record(self, task: Task, process: str, outcome: TryResult) -> None:
-        if task.index in self.decided:  # a duplicate delivery: the first outcome stands
-            task.abandoned = True
-            task.held.unsettled.discard(task.index)
-            self.nodelog.main("mini-batch %d was delivered twice; the second result is dropped", task.index)
-            return
-        where = Where(node_id=self.node.node_id, agent_id=self.node.agent_id, process=process)
-        record = build_record(task, outcome, where)
-        if record.final:
-            self.decided.add(task.index)
-        self.settler.add(Outcome(record=record, etag=task.etag, token=task))
-        log_try(self.nodelog, task, outcome, process, time.monotonic() - task.picked_at)
-        if outcome.event is not None and outcome.event.started_at is not None:
-            self._metrics.run_duration.record(outcome.event.run_seconds, self._attributes)
-
     # --- queue ----------------------------------------------------------------------------------
     def _wanted(self) -> int:
         """Mini-batches this node could take now (0 when its workers and buffer are full)."""
@@ -341,7 +265,7 @@ class Agent:
             return 0
         # Workers still in init() count: their first mini-batches are waiting when they are ready.
         slots = self.workers.ready() + self.workers.starting() if self._workers_started else self.node.workers
-        return slots * (self.workers.depth + 1) - len(self.pending) - self.workers.in_flight()
+        return slots * (self.workers.depth + 1) - len(self.tries.pending) - self.workers.in_flight()
 
     def _receive_if_needed(self) -> None:
         now = time.monotonic()
@@ -360,11 +284,11 @@ class Agent:
             return
         self._next_receive = now + self._idle_backoff
         self._idle_backoff = min(self._idle_backoff * 2, IDLE_POLL_MAX)
-        if not (self.pending or in_flight or self.held or self.settler.busy):
+        if not (self.tries.pending or in_flight or self.held or self.settler.busy):
             self._check_drained()
 
     def _accept(self, message: Any) -> None:
-        """Turn a received message into tasks (skipping what its records say is already settled)."""
+        """Hold a received message and admit its mini-batches (a redelivery's records say what is done)."""
         try:
             work = parse(message, run_id=self.step.run_id, job=self.step.job, total=self.node.total)
         except MalformedMessage as exc:
@@ -375,29 +299,7 @@ class Agent:
         existing: dict[int, tuple[MiniBatchRecord, str]] = {}
         if held.dequeue_count > 1:
             existing = read_record_entities(self.table, self.key, work.start, work.end)
-        agents_lost = held.dequeue_count > self.max_tries + AGENT_LOSS_ALLOWANCE
-        for index in work.indexes:
-            record, etag = existing.get(index, (None, None))
-            if (record is not None and record.final) or index in self.decided:
-                continue
-            task = Task(
-                index=index,
-                held=held,
-                attempts_before=record.attempts if record else 0,
-                etag=etag,
-                descriptor=descriptor(self.node.manifest, index),
-                items=item_count(self.node.manifest, index) or 0,
-            )
-            held.unsettled.add(index)
-            if agents_lost:
-                task.attempt = max(task.attempts_before, 1)
-                message = (
-                    f"the work message holding mini-batch {index} was delivered {held.dequeue_count} times: "
-                    "the agents processing it kept stopping (node lost, agent killed or out of memory)"
-                )
-                self._fail(task, "agent", ErrorCategory.AGENT_LOST, message, final=True)
-            else:
-                self.pending.append(task)
+        self.tries.admit(held, existing)
         if held.unsettled:
             self.held[held.message_id] = held
         else:
@@ -418,6 +320,7 @@ class Agent:
             if not held.lost and now >= held.renew_at:
                 self.queue.renew(held)
 
+    # --- status ---------------------------------------------------------------------------------
     def _poll_stop(self) -> None:
         document = read_step_document(self.node.clients, self.step)
         if document is None:
@@ -451,67 +354,3 @@ class Agent:
             "agents alive."
         )
         logs.append_line(self.node.clients, self.step, logs.progress_overview_name(now), line)
-
-
-def nothing_to_do(clients: StorageClients, step: StepRef) -> str:
-    """Why a node starting now has no work at all ('' when it may have some).
-
-    The step was stopped, its queue is gone (finalized) or holds no message at all — visible or not —
-    after dispatch finished, or every mini-batch is already settled. Checked before the node downloads
-    anything or starts a worker, so a late or restarted agent costs seconds, not a node preparation.
-    """
-    document = read_step_document(clients, step)
-    if document is not None and document.stop_requested:
-        return f"the step was stopped ({document.stop_reason or 'no reason given'})"
-    if document is None or not document.dispatched:
-        return ""  # not planned (preparing the node says so), or still being dispatched
-    queue = clients.queue_client(work_queue_name(step.run_id, step.job))
-    try:
-        waiting = int(queue.get_queue_properties().approximate_message_count or 0)
-    except ResourceNotFoundError:
-        return "the step's work queue no longer exists (the step was finalized)"
-    if waiting == 0:
-        return "the work queue is empty: every mini-batch was taken and settled"
-    progress = read_progress(clients, step)
-    if progress.total_mini_batches and progress.settled_mini_batches >= progress.total_mini_batches:
-        return f"all {progress.total_mini_batches} mini-batches are already settled"
-    return ""
-
-
-def run_node(
-    clients: StorageClients, step: StepRef, node_id: int, *, workers: int | None, settings: Settings
-) -> int:
-    """Run node ``node_id`` of a job: its workers for a parallel job, its command for a command job."""
-    from shared.plan import JobType
-    from shared.runs import load_plan, load_step_definition
-
-    plan = load_plan(clients, step.run_id)
-    job = plan.job(step.job)
-    if job.type is JobType.COMMAND:
-        from shared.runtime.command import run_command_node
-
-        stop_fork_server()  # started speculatively by ``fanout agent``: a command needs no workers
-
-        definition = load_step_definition(clients, step)
-        code: int = run_command_node(clients, plan, definition, node_id)
-        return code
-    clients = clients.with_resolved_environment()
-    idle_reason = nothing_to_do(clients, step)
-    if idle_reason:
-        stop_fork_server()
-        logs.append_line(
-            clients, step, f"sys/node/{node_id}/_main.txt", f"agent exits at once: {idle_reason}"
-        )
-        logger.info("node %d of %s/%s exits at once: %s", node_id, step.run_id, step.job, idle_reason)
-        return EXIT_OK
-    start_fork_server()  # running already when started by ``fanout agent``; overlaps the preparation
-    try:
-        node = prepare_node(clients, step, node_id, workers=workers, settings=settings)
-    except Exception as exc:  # record why this node cannot work, so the step fails now, not at a timeout
-        reason = f"node {node_id} could not prepare the step: {getattr(exc, 'message', None) or exc}"
-        record_agent_failure(clients, step, node_id, f"{node_id}-setup", reason)
-        raise
-    agent = Agent(node)
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: agent.request_stop("the agent was terminated (SIGTERM)"))
-    return agent.run()

@@ -14,7 +14,7 @@ from shared.errors import ExecutionError
 from shared.orchestration.contracts import StepFinalize, StepStatus
 from shared.plan import DataType, RetrySettings
 from shared.runtime import phases
-from shared.runtime.agent import run_node
+from shared.runtime.launch import run_node
 from shared.runtime.records import read_progress
 from shared.settings import get_settings
 from shared.storage import StorageClients, work_queue_name

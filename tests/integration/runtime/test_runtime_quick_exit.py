@@ -6,7 +6,8 @@ from pathlib import Path
 
 from shared.orchestration.contracts import StepFinalize, StepStatus
 from shared.runtime import phases
-from shared.runtime.agent import EXIT_OK, run_node
+from shared.runtime.agent import EXIT_OK
+from shared.runtime.launch import run_node
 from shared.runtime.messages import WorkMessage
 from shared.runtime.node import node_folder
 from shared.runtime.records import request_stop

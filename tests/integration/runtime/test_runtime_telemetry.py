@@ -49,7 +49,7 @@ def test_each_mini_batch_span_continues_the_runs_trace(
     reader = InMemoryMetricReader()
     metrics = _metrics(MeterProvider(metric_readers=[reader]))
     monkeypatch.setattr("shared.runtime.settle.fanout_metrics", lambda: metrics)
-    monkeypatch.setattr("shared.runtime.agent.fanout_metrics", lambda: metrics)
+    monkeypatch.setattr("shared.runtime.tries.fanout_metrics", lambda: metrics)
 
     step = make_step(storage, tmp_path, SCRIPT, files=3, dispatch=False, retry=RetrySettings(max_retries=0))
     with tracer_provider.get_tracer("test").start_as_current_span("the run") as root:
