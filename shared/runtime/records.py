@@ -26,6 +26,7 @@ nothing, so a duplicate event never double-counts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -51,6 +52,8 @@ AGENT_ALIVE_WINDOW = timedelta(seconds=30)
 MAX_ERROR_CHARS = 4000
 
 _KEY_UNSAFE = str.maketrans({"/": "%2F", "\\": "%5C", "#": "%23", "?": "%3F"})
+#: The rows of partition ``@pk`` whose keys are in ``[@lo, @hi)``.
+_ROW_RANGE = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
 
 
 def step_key(step: StepRef) -> str:
@@ -65,6 +68,16 @@ def record_row(index: int) -> str:
 
 def shard_row(agent_id: str) -> str:
     return f"{SHARD_PREFIX}{agent_id}"
+
+
+def _after_prefix(prefix: str) -> str:
+    """The first row key past every key that starts with ``prefix`` (a prefix ending in '-')."""
+    return prefix[:-1] + chr(ord("-") + 1)
+
+
+def _fields_of(model: type[FrozenModel], entity: Mapping[str, Any]) -> dict[str, Any]:
+    """The entity's properties that are fields of ``model`` (not PartitionKey, RowKey, Timestamp)."""
+    return {k: v for k, v in entity.items() if k in model.model_fields}
 
 
 class RecordStatus(StrEnum):
@@ -128,8 +141,7 @@ def record_to_entity(key: str, record: MiniBatchRecord) -> dict[str, Any]:
 
 
 def record_from_entity(entity: dict[str, Any]) -> MiniBatchRecord:
-    fields = {k: v for k, v in entity.items() if k in MiniBatchRecord.model_fields}
-    return MiniBatchRecord.model_validate(fields)
+    return MiniBatchRecord.model_validate(_fields_of(MiniBatchRecord, entity))
 
 
 class AgentShard(FrozenModel):
@@ -159,7 +171,7 @@ def shard_to_entity(key: str, shard: AgentShard) -> dict[str, Any]:
 
 
 def shard_from_entity(entity: dict[str, Any]) -> AgentShard:
-    return AgentShard.model_validate({k: v for k, v in entity.items() if k in AgentShard.model_fields})
+    return AgentShard.model_validate(_fields_of(AgentShard, entity))
 
 
 class StepDocument(FrozenModel):
@@ -200,7 +212,7 @@ def read_step_document(clients: StorageClients, step: StepRef) -> StepDocument |
         entity = tally_table(clients).get_entity(step_key(step), STEP_ROW)
     except ResourceNotFoundError:
         return None
-    return StepDocument.model_validate({k: v for k, v in entity.items() if k in StepDocument.model_fields})
+    return StepDocument.model_validate(_fields_of(StepDocument, entity))
 
 
 def update_step_document(clients: StorageClients, step: StepRef, **fields: Any) -> None:
@@ -233,9 +245,8 @@ def record_command_exit(clients: StorageClients, step: StepRef, exit_code: int) 
 
 
 def read_shards(clients: StorageClients, step: StepRef) -> list[AgentShard]:
-    query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
-    params = {"pk": step_key(step), "lo": SHARD_PREFIX, "hi": SHARD_PREFIX[:-1] + chr(ord("-") + 1)}
-    entities = minibatch_table(clients).query_entities(query, parameters=params)
+    params = {"pk": step_key(step), "lo": SHARD_PREFIX, "hi": _after_prefix(SHARD_PREFIX)}
+    entities = minibatch_table(clients).query_entities(_ROW_RANGE, parameters=params)
     return [shard_from_entity(dict(e)) for e in entities]
 
 
@@ -243,10 +254,9 @@ def read_records(
     clients: StorageClients, step: StepRef, start: int = 0, end: int | None = None
 ) -> list[MiniBatchRecord]:
     """Records of mini-batches ``start .. end-1`` (all when ``end`` is None), in index order."""
-    query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
-    hi = record_row(end) if end is not None else RECORD_PREFIX[:-1] + chr(ord("-") + 1)
+    hi = record_row(end) if end is not None else _after_prefix(RECORD_PREFIX)
     params = {"pk": step_key(step), "lo": record_row(start), "hi": hi}
-    entities = minibatch_table(clients).query_entities(query, parameters=params)
+    entities = minibatch_table(clients).query_entities(_ROW_RANGE, parameters=params)
     return [record_from_entity(dict(e)) for e in entities]
 
 
@@ -254,10 +264,9 @@ def read_record_entities(
     table: TableClient, key: str, start: int, end: int
 ) -> dict[int, tuple[MiniBatchRecord, str]]:
     """Records of ``start .. end-1`` with their ETags (for conditional updates), by index."""
-    query = "PartitionKey eq @pk and RowKey ge @lo and RowKey lt @hi"
     params = {"pk": key, "lo": record_row(start), "hi": record_row(end)}
     found: dict[int, tuple[MiniBatchRecord, str]] = {}
-    for entity in table.query_entities(query, parameters=params):
+    for entity in table.query_entities(_ROW_RANGE, parameters=params):
         record = record_from_entity(dict(entity))
         found[record.index] = (record, str(entity.metadata["etag"]))
     return found
