@@ -11,7 +11,7 @@ from shared.compute.base import AgentStatus, AgentTask
 from shared.host.engine import LocalEngine, local_engine
 from shared.orchestration.context import RetryPolicy
 from shared.orchestration.models import PipelineInput, PollSettings
-from shared.plan import JobPlan, JobType, ParallelSettings, RunPlan
+from shared.plan import JobPlan, RunPlan
 from shared.storage import StorageClients
 from tests.unit.orchestration.fakes import FakeActivities
 
@@ -36,11 +36,6 @@ class NoExecutor:
 
     def status(self, run_id: str, job: str) -> list[AgentStatus]:
         return []
-
-
-def parallel_job(name: str, *depends_on: str, **settings: object) -> JobPlan:
-    parallel = ParallelSettings(input_data="data", entry_script="score.py", **settings)  # type: ignore[arg-type]
-    return JobPlan(name=name, type=JobType.PARALLEL, parallel=parallel, depends_on=list(depends_on))
 
 
 def pipeline(run_id: str, *jobs: JobPlan, **fields: object) -> PipelineInput:

@@ -38,9 +38,9 @@ from shared.registry import register_asset
 from shared.runs import load_step_definition, load_step_result, save_plan
 from shared.runtime.logs import read_text
 from shared.storage import StorageClients
-from tests.integration.orchestration.conftest import NoExecutor, parallel_job, pipeline
+from tests.integration.orchestration.conftest import NoExecutor, pipeline
 from tests.integration.orchestration.events_queue import take_events
-from tests.unit.orchestration.fakes import FakeActivities
+from tests.unit.orchestration.fakes import FakeActivities, parallel_job
 
 
 class RefusingExecutor(NoExecutor):

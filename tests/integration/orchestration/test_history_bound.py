@@ -7,8 +7,8 @@ from shared.orchestration import names
 from shared.orchestration.client import RuntimeStatus
 from shared.orchestration.contracts import StepStatus
 from shared.orchestration.models import PipelineResult, PollSettings
-from tests.integration.orchestration.conftest import UNUSED_STORAGE, NoExecutor, parallel_job, pipeline
-from tests.unit.orchestration.fakes import FakeActivities, FakeStep
+from tests.integration.orchestration.conftest import UNUSED_STORAGE, NoExecutor, pipeline
+from tests.unit.orchestration.fakes import FakeActivities, FakeStep, parallel_job
 
 MINI_BATCHES = 100_000
 PER_READ = 1_000

@@ -12,8 +12,8 @@ from shared.orchestration.contracts import RunStatus, StepStatus
 from shared.orchestration.models import PipelineResult
 from shared.plan import CommandSettings, JobPlan, JobType
 from tests.helpers import wait_until
-from tests.integration.orchestration.conftest import parallel_job, pipeline
-from tests.unit.orchestration.fakes import FakeActivities, FakeStep
+from tests.integration.orchestration.conftest import pipeline
+from tests.unit.orchestration.fakes import FakeActivities, FakeStep, parallel_job
 
 
 def _start(engine: LocalEngine, payload: Any, run_id: str) -> None:

@@ -15,9 +15,9 @@ from shared.orchestration.contracts import RunStatus, StepStatus
 from shared.orchestration.models import PipelineInput, PipelineResult, PollSettings
 from shared.orchestration.pipeline import run_pipeline
 from shared.orchestration.step import run_step
-from shared.plan import JobPlan, JobType, ParallelSettings, RunPlan
+from shared.plan import RunPlan
 from tests.unit.functions.df_driver import ActivityFailure, DurableFunctionsDriver, Shared, handles_for
-from tests.unit.orchestration.fakes import FakeActivities, FakeStep
+from tests.unit.orchestration.fakes import FakeActivities, FakeStep, parallel_job
 from tests.unit.orchestration.scripted import World, drive
 
 DF_ORCHESTRATORS = {
@@ -26,13 +26,13 @@ DF_ORCHESTRATORS = {
 }
 
 
-def _job(name: str, *depends_on: str, **settings: Any) -> JobPlan:
-    parallel = ParallelSettings(input_data="data", entry_script="score.py", **settings)
-    return JobPlan(name=name, type=JobType.PARALLEL, parallel=parallel, depends_on=list(depends_on))
-
-
 def _plan(run_id: str) -> RunPlan:
-    jobs = [_job("a", mini_batch_error_threshold=0), _job("b"), _job("c", "b"), _job("d", "a")]
+    jobs = [
+        parallel_job("a", mini_batch_error_threshold=0),
+        parallel_job("b"),
+        parallel_job("c", "b"),
+        parallel_job("d", "a"),
+    ]
     return RunPlan(run_id=run_id, jobs=jobs, continue_on_step_failure=True)
 
 
@@ -93,9 +93,9 @@ def test_the_function_app_adapter_takes_the_same_decisions_as_the_engine_agnosti
 
 
 def test_replaying_a_finished_history_gives_the_same_actions_and_output() -> None:
-    payload = PipelineInput(plan=RunPlan(run_id="r2", jobs=[_job("a"), _job("b", "a")])).model_dump(
-        mode="json"
-    )
+    payload = PipelineInput(
+        plan=RunPlan(run_id="r2", jobs=[parallel_job("a"), parallel_job("b", "a")])
+    ).model_dump(mode="json")
     shared = Shared(respond=_respond(FakeActivities(), []), handles=handles_for(DF_ORCHESTRATORS))
     driver = DurableFunctionsDriver(shared, names.RUN_PIPELINE, "r2", payload)
     output = driver.run()
@@ -118,7 +118,7 @@ def test_activity_failures_are_retried_then_reported_as_task_failures() -> None:
             raise ActivityFailure("ConnectionError: storage unreachable")
         return bodies[name](None, payload)  # type: ignore[arg-type]
 
-    plan = RunPlan(run_id="r3", jobs=[_job("a")])
+    plan = RunPlan(run_id="r3", jobs=[parallel_job("a")])
     payload = PipelineInput(plan=plan).model_dump(mode="json")
     payload["retry"]["max_attempts"] = 3
     shared = Shared(respond=respond, handles=handles_for(DF_ORCHESTRATORS))
@@ -140,7 +140,7 @@ def test_a_retry_that_succeeds_hides_the_failure() -> None:
             raise ActivityFailure("TimeoutError: table read timed out")
         return bodies[name](None, payload)  # type: ignore[arg-type]
 
-    payload = PipelineInput(plan=RunPlan(run_id="r4", jobs=[_job("a")])).model_dump(mode="json")
+    payload = PipelineInput(plan=RunPlan(run_id="r4", jobs=[parallel_job("a")])).model_dump(mode="json")
     shared = Shared(respond=respond, handles=handles_for(DF_ORCHESTRATORS))
     output = DurableFunctionsDriver(shared, names.RUN_PIPELINE, "r4", payload).run()
     assert PipelineResult.model_validate(output).jobs["a"].status is StepStatus.COMPLETED
@@ -148,7 +148,7 @@ def test_a_retry_that_succeeds_hides_the_failure() -> None:
 
 def test_a_cancel_event_reaches_the_step_through_df() -> None:
     fakes = FakeActivities(steps={"a": FakeStep(never_settles=True)})
-    payload = PipelineInput(plan=RunPlan(run_id="r5", jobs=[_job("a")])).model_dump(mode="json")
+    payload = PipelineInput(plan=RunPlan(run_id="r5", jobs=[parallel_job("a")])).model_dump(mode="json")
     shared = Shared(respond=_respond(fakes, []), handles=handles_for(DF_ORCHESTRATORS))
     shared.events = {names.step_instance_id("r5", "a"): [names.CANCEL_EVENT]}
     output = DurableFunctionsDriver(shared, names.RUN_PIPELINE, "r5", payload).run()

@@ -2,7 +2,8 @@
 
 Each fake step is described by a :class:`FakeStep`: how many mini-batches it has and how its tallies
 move per read; :class:`FakeActivities` keeps what the orchestration asked for (for assertions) and
-answers like the real activities would, without storage or agents.
+answers like the real activities would, without storage or agents. :func:`parallel_job` builds the
+jobs of the pipelines these fakes run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,13 @@ from shared.orchestration.contracts import (
 )
 from shared.orchestration.dependencies import ActivityDependencies
 from shared.orchestration.models import ActivityError, Outcome, RunStatusUpdate, SkippedSteps, StepPoll
-from shared.plan import BlobData
+from shared.plan import BlobData, JobPlan, JobType, ParallelSettings
+
+
+def parallel_job(name: str, *depends_on: str, **settings: Any) -> JobPlan:
+    """A parallel job named ``name`` after ``depends_on``, with ``settings`` for its ParallelSettings."""
+    parallel = ParallelSettings(input_data="data", entry_script="score.py", **settings)
+    return JobPlan(name=name, type=JobType.PARALLEL, parallel=parallel, depends_on=list(depends_on))
 
 
 @dataclass

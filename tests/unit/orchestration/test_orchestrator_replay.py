@@ -14,22 +14,22 @@ from shared.orchestration.contracts import RunStatus, StepStatus
 from shared.orchestration.models import PipelineInput, PipelineResult, PollSettings
 from shared.orchestration.pipeline import run_pipeline
 from shared.orchestration.step import run_step
-from shared.plan import JobPlan, JobType, ParallelSettings, RunPlan
-from tests.unit.orchestration.fakes import FakeActivities, FakeStep
+from shared.plan import RunPlan
+from tests.unit.orchestration.fakes import FakeActivities, FakeStep, parallel_job
 from tests.unit.orchestration.scripted import World, drive
 
 ORCHESTRATORS = {names.RUN_PIPELINE: run_pipeline, names.RUN_STEP: run_step}
 
 
-def _job(name: str, *depends_on: str, **settings: Any) -> JobPlan:
-    parallel = ParallelSettings(input_data="data", entry_script="score.py", **settings)
-    return JobPlan(name=name, type=JobType.PARALLEL, parallel=parallel, depends_on=list(depends_on))
-
-
 def _input(poll: PollSettings | None = None, *, continue_on_step_failure: bool = True) -> dict[str, Any]:
     plan = RunPlan(
         run_id="r1",
-        jobs=[_job("a", mini_batch_error_threshold=0), _job("b"), _job("c", "b"), _job("d", "a")],
+        jobs=[
+            parallel_job("a", mini_batch_error_threshold=0),
+            parallel_job("b"),
+            parallel_job("c", "b"),
+            parallel_job("d", "a"),
+        ],
         continue_on_step_failure=continue_on_step_failure,
     )
     return PipelineInput(plan=plan, poll=poll or PollSettings(polls_per_generation=3)).model_dump(mode="json")
@@ -109,7 +109,7 @@ def test_the_wait_grows_to_the_maximum_and_time_comes_from_the_context() -> None
     fakes = FakeActivities(steps={"a": FakeStep(mini_batches=8, settle_per_read=1)})
     world = World(respond=_recording(fakes, []), orchestrators=ORCHESTRATORS)
     poll = PollSettings(initial_seconds=2, max_seconds=5, factor=2, polls_per_generation=100)
-    plan = RunPlan(run_id="r2", jobs=[_job("a")])
+    plan = RunPlan(run_id="r2", jobs=[parallel_job("a")])
     drive(world, names.RUN_PIPELINE, PipelineInput(plan=plan, poll=poll).model_dump(mode="json"), "r2")
     timers = [action[2] for action in world.actions if action[0] == "r2:a" and action[1] == "timer"]
     moments = [datetime.fromisoformat(t) for t in timers]
@@ -127,7 +127,7 @@ def test_a_failing_sub_orchestration_becomes_a_failed_job() -> None:
         return bodies[name](None, payload)  # type: ignore[arg-type]
 
     world = World(respond=respond, orchestrators=ORCHESTRATORS)
-    plan = RunPlan(run_id="r3", jobs=[_job("a"), _job("b", "a")])
+    plan = RunPlan(run_id="r3", jobs=[parallel_job("a"), parallel_job("b", "a")])
     output = drive(world, names.RUN_PIPELINE, PipelineInput(plan=plan).model_dump(mode="json"), "r3")
     result = PipelineResult.model_validate(output)
     assert result.jobs["a"].status is StepStatus.FAILED
