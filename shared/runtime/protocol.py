@@ -1,4 +1,4 @@
-"""The agent ↔ worker protocol: one JSON object per line over a pair of pipes.
+"""The agent ↔ worker protocol: one JSON object per message over a pair of ``multiprocessing`` pipes.
 
 Agent → worker: :class:`TaskOrder` (run one mini-batch) and :class:`StopOrder` (the queue is drained:
 call ``shutdown()`` and exit). Worker → agent: :class:`WorkerEvent` — ``ready`` after ``init()``,
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import IO, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -111,12 +111,6 @@ class WorkerEvent(FrozenModel):
     finished_at: float | None = Field(default=None, description="UNIX time the attempt ended.")
     error_category: ErrorCategory | None = Field(default=None, description="Why it failed, when it did.")
     error_message: str = Field(default="", description="The error's type and message.")
-
-
-def write_line(stream: IO[str], payload: FrozenModel) -> None:
-    """Write ``payload`` as one JSON line and flush, so the reader sees it at once."""
-    stream.write(payload.model_dump_json() + "\n")
-    stream.flush()
 
 
 def parse_order(line: str) -> TaskOrder | StopOrder:

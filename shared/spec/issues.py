@@ -10,7 +10,7 @@ own line for an error inside a component.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.errors import SpecError, SpecIssue
@@ -168,12 +168,6 @@ class Issues:
             and (not prefix or i.path == prefix or i.path.startswith((prefix + ".", prefix + "[")))
             for i in self.items
         )
-
-    def extend(self, issues: Sequence[SpecIssue]) -> None:
-        """Add issues collected elsewhere, skipping ones already recorded."""
-        for issue in issues:
-            if issue not in self.items:
-                self.items.append(issue)
 
     def raise_if_errors(self) -> None:
         """Raise :class:`SpecError` with every issue (errors sorted by file, line, column)."""

@@ -16,6 +16,7 @@ def test_ensure_layout_creates_everything_and_is_idempotent(storage: StorageClie
 
 def test_events_queue_round_trips_base64(storage: StorageClients) -> None:
     queue = storage.events_queue()
+    queue.clear_messages()  # earlier tests in this session may have left events behind
     queue.send_message('{"hello": "world"}')
     message = next(iter(queue.receive_messages()))
     assert message.content == '{"hello": "world"}'
