@@ -30,6 +30,7 @@ from durabletask.worker import TaskHubGrpcWorker
 from shared.errors import NotFoundError
 from shared.orchestration import names
 from shared.orchestration.durabletask_adapter import DurableTaskClient
+from tests.helpers import wait_until
 
 
 class _LoopbackBackend(InMemoryOrchestrationBackend):
@@ -71,6 +72,15 @@ def stand_in_engine() -> Iterator[DurableTaskClient]:
         worker.stop()
         client.close()
         backend.stop(grace=1.0)
+
+
+def start_waiting(engine: DurableTaskClient, instance_id: str) -> None:
+    """Start the stand-in as ``instance_id`` and wait until it waits for its events."""
+    engine.schedule(names.RUN_PIPELINE, instance_id, {})
+    wait_until(
+        lambda: (s := engine.get_status(instance_id)) is not None and s.custom_status,
+        message=f"{instance_id} to wait for its events",
+    )
 
 
 _START = re.compile(r"^/durabletask/orchestrators/(?P<name>[^/]+)/(?P<id>[^/?]+)$")
@@ -133,11 +143,8 @@ class DurableFunctionsHost:
             }
         if method == "POST" and (match := _RAISE.match(path)):
             instance = unquote(match["id"])
-            status = self.engine.get_status(instance)
-            if status is None:
-                return 404, None
-            if status.runtime_status.is_terminal:
-                return 410, None
+            if refused := self._refusal(instance):
+                return refused, None
             try:
                 self.engine.raise_event(instance, unquote(match["event"]), json.loads(body or b"null"))
             except NotFoundError:
@@ -145,14 +152,18 @@ class DurableFunctionsHost:
             return 202, None
         if method == "POST" and (match := _TERMINATE.match(path)):
             instance = unquote(match["id"])
-            status = self.engine.get_status(instance)
-            if status is None:
-                return 404, None
-            if status.runtime_status.is_terminal:
-                return 410, None
+            if refused := self._refusal(instance):
+                return refused, None
             self.engine.terminate(instance, query.get("reason", [""])[0])
             return 202, None
         return 400, {"Message": f"unsupported {method} {path}"}
+
+    def _refusal(self, instance: str) -> int | None:
+        """The extension's refusal of an event or terminate: 404 (unknown), 410 (ended), else None."""
+        status = self.engine.get_status(instance)
+        if status is None:
+            return 404
+        return 410 if status.runtime_status.is_terminal else None
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         host = self

@@ -22,8 +22,8 @@ from shared.orchestration.durabletask_adapter import DurableTaskClient
 from shared.plan import BlobData
 from shared.runs import save_step_definition, save_step_result
 from shared.storage import Container, StorageClients, logs_path
-from tests.helpers import wait_until
 from tests.integration.api.conftest import seed_run
+from tests.integration.api.durable_stand_in import start_waiting
 
 
 def _run_id(prefix: str = "run") -> str:
@@ -185,10 +185,7 @@ def test_cancel_raises_the_event_and_marks_the_run(
 ) -> None:
     run_id = _run_id("cancel")
     seed_run(storage, run_id, "score")
-    engine.schedule(names.RUN_PIPELINE, names.instance_id_for(run_id), {})
-    wait_until(
-        lambda: (s := engine.get_status(run_id)) is not None and s.custom_status, message="instance running"
-    )
+    start_waiting(engine, names.instance_id_for(run_id))
 
     answer = api.post(f"/runs/{run_id}/cancel")
     assert answer.status_code == 202

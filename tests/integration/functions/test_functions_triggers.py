@@ -25,7 +25,7 @@ from shared.snapshot import resolve_snapshot_ref
 from shared.storage import Container, StorageClients, logs_path
 from tests.helpers import wait_until
 from tests.integration.api.conftest import seed_run
-from tests.integration.api.durable_stand_in import DurableFunctionsHost
+from tests.integration.api.durable_stand_in import DurableFunctionsHost, start_waiting
 from tests.integration.functions.conftest import Invoker
 
 BASE = "https://fanout-test.azurewebsites.net/api/"
@@ -95,10 +95,7 @@ def test_cancel_through_the_durable_client_binding(
 ) -> None:
     run_id = _run_id("cancel")
     seed_run(app_storage, run_id, "score")
-    engine.schedule(names.RUN_PIPELINE, names.instance_id_for(run_id), {})
-    wait_until(
-        lambda: (s := engine.get_status(run_id)) is not None and s.custom_status, message="instance running"
-    )
+    start_waiting(engine, names.instance_id_for(run_id))
 
     answer = invoke(
         "cancel_run", req=_request("POST", f"runs/{run_id}/cancel", route_params={"run_id": run_id})
@@ -123,10 +120,7 @@ def test_cancel_through_the_durable_client_binding(
 def test_events_message_raises_the_event_on_the_step(invoke: Invoker, engine: DurableTaskClient) -> None:
     run_id = _run_id("events")
     step_instance = names.step_instance_id(run_id, "score")
-    engine.schedule(names.RUN_PIPELINE, step_instance, {})  # the stand-in waits for the step's events
-    wait_until(
-        lambda: (s := engine.get_status(step_instance)) is not None and s.custom_status, message="step up"
-    )
+    start_waiting(engine, step_instance)  # the stand-in waits for the step's events
     notice = OrchestrationNotice(kind=NoticeKind.STEP_SETTLED, run_id=run_id, job="score")
     message = func.QueueMessage(id="m1", body=notice.model_dump_json().encode(), pop_receipt="p")
     assert invoke("handle_events", message=message) is None
