@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -24,29 +25,20 @@ def test_a_work_message_is_a_non_empty_range() -> None:
         WorkMessage(run_id="r", job="j", start=0, end=1, extra="no")  # type: ignore[call-arg]
 
 
-def _received(content: str) -> SimpleNamespace:
-    return SimpleNamespace(id="m-1", content=content)
+def _parse(content: str) -> WorkMessage:
+    """``content`` received as message m-1 of the step r/j, which has 2 mini-batches."""
+    received: Any = SimpleNamespace(id="m-1", content=content)
+    return parse(received, run_id="r", job="j", total=2)
 
 
 def test_parse_names_what_is_wrong_with_a_message() -> None:
-    good = WorkMessage(run_id="r", job="j", start=0, end=2).model_dump_json()
-    assert parse(_received(good), run_id="r", job="j", total=2).end == 2  # type: ignore[arg-type]
+    assert _parse(WorkMessage(run_id="r", job="j", start=0, end=2).model_dump_json()).end == 2
     with pytest.raises(MalformedMessage, match="work message m-1 is not a valid work message"):
-        parse(_received("{not json"), run_id="r", job="j", total=2)  # type: ignore[arg-type]
+        _parse("{not json")
     with pytest.raises(MalformedMessage, match="is for r/other, not r/j"):
-        parse(
-            _received(WorkMessage(run_id="r", job="other", start=0, end=1).model_dump_json()),
-            run_id="r",
-            job="j",
-            total=2,
-        )  # type: ignore[arg-type]
+        _parse(WorkMessage(run_id="r", job="other", start=0, end=1).model_dump_json())
     with pytest.raises(MalformedMessage, match=r"names mini-batches 1\.\.2, but the step has 2"):
-        parse(
-            _received(WorkMessage(run_id="r", job="j", start=1, end=3).model_dump_json()),
-            run_id="r",
-            job="j",
-            total=2,
-        )  # type: ignore[arg-type]
+        _parse(WorkMessage(run_id="r", job="j", start=1, end=3).model_dump_json())
 
 
 def test_messages_carry_several_mini_batches_when_there_are_many() -> None:
