@@ -25,7 +25,8 @@ from shared.spec.context import Context
 from shared.spec.fields import NAME_RE
 from shared.spec.graph import topological_order
 from shared.spec.issues import Issues, Where, suggest
-from shared.spec.job_io import OutputDraft, Resolver
+from shared.spec.job_io import Resolver
+from shared.spec.job_outputs import OutputDraft
 from shared.spec.loader import MAX_TEXT_BYTES, load_text
 from shared.spec.locations import compute_name
 from shared.spec.outputs import output_plan

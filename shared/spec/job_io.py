@@ -1,10 +1,12 @@
-"""A job's inputs and outputs: declarations, values, bindings, and the edges they create.
+"""A job's inputs: values and bindings, checked against the component's declarations, and job edges.
 
 Inputs of an inline job are declared by the values given; inputs of a component job are declared by
-the component (type, default, optional, mode) and bound by the job. A value is a literal, a binding
-(``${{parent.inputs.x}}``, ``${{parent.jobs.j.outputs.o}}``, ``${{parent.jobs.j.inputs.x}}``) or a
-data mapping whose ``path`` may itself be such a binding. Every binding is checked: the name exists,
-the kind fits (data where data is needed), the types are compatible.
+the component (:mod:`shared.spec.component_inputs`) and bound by the job. A value is a literal, a
+binding (``${{parent.inputs.x}}``, ``${{parent.jobs.j.outputs.o}}``, ``${{parent.jobs.j.inputs.x}}``)
+or a data mapping whose ``path`` may itself be such a binding. Every binding is checked: the name
+exists, the kind fits (data where data is needed), the types are compatible; each binding to another
+job's output adds an edge of the job graph. :class:`Resolver` is the compiler's one entry point for a
+job's inputs and outputs; the outputs themselves are drafted by :mod:`shared.spec.job_outputs`.
 """
 
 from __future__ import annotations
@@ -14,44 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from shared.plan import DataInput, DataType, InputMode, JobOutputRef, LiteralInput, LiteralType
-from shared.spec.bindings import EXPRESSION_RE, ExpressionError, whole_expression
+from shared.spec.bindings import EXPRESSION_RE
+from shared.spec.component_inputs import Declaration, component_declarations
 from shared.spec.components import JobSource
 from shared.spec.context import Context
-from shared.spec.fields import NAME_RE, describe
+from shared.spec.fields import NAME_RE
 from shared.spec.issues import Where, suggest
+from shared.spec.job_outputs import OutputDraft, OutputResolver, binding
 from shared.spec.locations import data_location
 from shared.spec.pipeline_io import PipelineInput, PipelineOutput, check_literal_limits
-from shared.spec.schema import InputSpec, OutputSpec
+from shared.spec.schema import InputSpec
 from shared.spec.validation import validate
-from shared.spec.values import Value, conform, literal_input, parse_enum, parse_input_mode, parse_type
+from shared.spec.values import Value, conform, literal_input, parse_input_mode, parse_type
 
 #: Longest chain of ``${{parent.jobs.<job>.inputs.<x>}}`` bindings followed.
 MAX_INPUT_CHAIN = 32
 _PARENT_FORMS = "${{parent.inputs.<x>}} or ${{parent.jobs.<job>.outputs.<o>}}"
-
-
-@dataclass(frozen=True)
-class Declaration:
-    """A component input: its type, default, optional flag and default mode."""
-
-    type: LiteralType | DataType
-    optional: bool
-    default: Value | None
-    mode: InputMode | None
-    spec: InputSpec
-    where: Where
-
-
-@dataclass(frozen=True)
-class OutputDraft:
-    """A job output before its location is fixed: its layers (job, pipeline output, component)."""
-
-    name: str
-    type: DataType
-    layers: tuple[tuple[OutputSpec, Where], ...]
-    where: Where
-    pipeline_output: str | None = None
-    broken: bool = False
 
 
 @dataclass
@@ -63,101 +43,20 @@ class Resolver:
     outputs: dict[str, PipelineOutput]
     jobs: dict[str, JobSource]
     edges: dict[str, set[str]] = field(default_factory=dict)
-    _outputs: dict[str, dict[str, OutputDraft]] = field(default_factory=dict)
     _inputs: dict[str, dict[str, Value]] = field(default_factory=dict)
     _resolving: list[str] = field(default_factory=list)
-    _bound_pipeline_outputs: dict[str, Where] = field(default_factory=dict)
+    _output_resolver: OutputResolver = field(init=False)
 
-    # --- outputs ---------------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        self._output_resolver = OutputResolver(self.ctx, self.outputs)
 
     def job_outputs(self, job: JobSource) -> dict[str, OutputDraft]:
         """The outputs of ``job`` (declared by the component or by the job itself)."""
-        if job.name in self._outputs:
-            return self._outputs[job.name]
-        issues = self.ctx.issues
-        declared: dict[str, tuple[OutputSpec, Where]] = {}
-        if job.component is not None and job.component_where is not None:
-            for name, raw in (job.component.outputs or {}).items():
-                spec = self._output_spec(name, raw, job.component_where / "outputs" / name)
-                if spec is not None:
-                    declared[name] = spec
-        result: dict[str, OutputDraft] = {}
-        given = job.job.outputs or {}
-        for name, raw in given.items():
-            at = job.where / "outputs" / name
-            if job.component is not None and name not in declared:
-                issues.error(at, f"the component has no output '{name}'", suggest(name, declared), key=True)
-                continue
-            layers: list[tuple[OutputSpec, Where]] = []
-            bound: str | None = None
-            errors_before = len(issues.errors)
-            expr = self._expression(raw, at)
-            if expr is not None:
-                if expr.kind != "parent_output":
-                    issues.error(at, f"{expr} cannot bind a job output", "${{parent.outputs.<name>}}")
-                else:
-                    bound = self._bind_pipeline_output(expr.name, at)
-                if bound is not None:
-                    layers.append((self.outputs[bound].spec, self.outputs[bound].where))
-            elif raw is not None or job.component is None:
-                spec = self._output_spec(name, raw, at)
-                if spec is not None:
-                    layers.append(spec)
-            if name in declared:
-                layers.append(declared[name])
-            draft = self._draft(name, layers, at, bound)
-            if len(issues.errors) > errors_before:
-                draft = OutputDraft(name, draft.type, draft.layers, at, bound, broken=True)
-            result[name] = draft
-        for name, spec in declared.items():
-            if name not in result:
-                result[name] = self._draft(name, [spec], spec[1], None)
-        self._outputs[job.name] = result
-        return result
+        return self._output_resolver.job_outputs(job)
 
     def unbound_pipeline_outputs(self) -> list[str]:
-        return [name for name in self.outputs if name not in self._bound_pipeline_outputs]
-
-    def _output_spec(self, name: str, raw: Any, at: Where) -> tuple[OutputSpec, Where] | None:
-        if not NAME_RE.match(name):
-            self.ctx.issues.error(
-                at, f"{name!r} is not a valid output name", "letters, digits, underscores", key=True
-            )
-            return None
-        if raw is None:
-            return OutputSpec(), at
-        if isinstance(raw, str):
-            self.ctx.issues.error(
-                at, f"expected an output mapping, got {describe(raw)}", "{type: uri_folder}"
-            )
-            return None
-        model = validate(OutputSpec, raw, at, self.ctx.issues)
-        return (model, at) if model is not None else None
-
-    def _bind_pipeline_output(self, name: str, at: Where) -> str | None:
-        issues = self.ctx.issues
-        if name not in self.outputs:
-            issues.error(at, f"the pipeline has no output '{name}'", suggest(name, self.outputs))
-            return None
-        if name in self._bound_pipeline_outputs:
-            first = self._bound_pipeline_outputs[name]
-            issues.error(
-                at, f"pipeline output '{name}' is already bound at {first.text}", "one job per output"
-            )
-            return None
-        self._bound_pipeline_outputs[name] = at
-        return name
-
-    def _draft(
-        self, name: str, layers: list[tuple[OutputSpec, Where]], at: Where, bound: str | None
-    ) -> OutputDraft:
-        kind = DataType.URI_FOLDER
-        for spec, where in layers:
-            if spec.type is not None:
-                parsed = parse_enum(DataType, spec.type, where / "type", self.ctx.issues, "output type")
-                kind = parsed or kind
-                break
-        return OutputDraft(name, kind, tuple(layers), at, bound)
+        """The pipeline outputs that no job bound (the compiler reports each)."""
+        return self._output_resolver.unbound_pipeline_outputs()
 
     # --- inputs ----------------------------------------------------------------------------------
 
@@ -194,7 +93,7 @@ class Resolver:
                     value = self._value(job, raw, at, None, self.ctx.base_dir)
                 result[name] = value if value is not None else Value(None, at, broken=True)
             return result
-        declarations, broken = self._declarations(job)
+        declarations, broken = component_declarations(job, self.ctx)
         for name in broken:
             result[name] = Value(None, job.where / "inputs" / name, broken=True)
         for name in given:
@@ -251,76 +150,12 @@ class Resolver:
             return Value(plan.model_copy(update={"mode": declaration.mode}), conformed.where)
         return conformed
 
-    def _declarations(self, job: JobSource) -> tuple[dict[str, Declaration], set[str]]:
-        """The component's input declarations, and the names whose declaration is invalid."""
-        assert job.component is not None
-        assert job.component_where is not None
-        base_dir = job.layered.layers[-1].base_dir
-        result: dict[str, Declaration] = {}
-        broken: set[str] = set()
-        for name, raw in (job.component.inputs or {}).items():
-            at = job.component_where / "inputs" / name
-            declaration = self._declaration(name, raw, at, base_dir)
-            if declaration is None:
-                broken.add(name)
-            else:
-                result[name] = declaration
-        return result, broken
-
-    def _declaration(self, name: str, raw: Any, at: Where, base_dir: Path | None) -> Declaration | None:
-        issues = self.ctx.issues
-        if not NAME_RE.match(name):
-            issues.error(at, f"{name!r} is not a valid input name", "letters, digits, underscores", key=True)
-            return None
-        if not isinstance(raw, dict):
-            issues.error(at, f"expected an input declaration, got {describe(raw)}", "{type: uri_folder}")
-            return None
-        errors_before = len(issues.errors)
-        spec = validate(InputSpec, raw, at, issues)
-        if spec is None or len(issues.errors) > errors_before:
-            return None
-        if spec.type is None:
-            issues.error(
-                at, f"input '{name}' has no type", "type: uri_folder (or integer, string...)", key=True
-            )
-            return None
-        kind = parse_type(spec.type, at / "type", issues)
-        if kind is None:
-            return None
-        mode = parse_input_mode(spec.mode, at / "mode", issues) if spec.mode is not None else None
-        default: Value | None = None
-        if isinstance(kind, LiteralType) and spec.default is not None:
-            plan = literal_input(spec.default, kind, at / "default", issues)
-            if plan is None:
-                return None
-            default = Value(plan, at / "default")
-        elif isinstance(kind, DataType) and (spec.path or spec.default) is not None:
-            key = "path" if spec.path is not None else "default"
-            source = data_location(
-                str(getattr(spec, key)), kind, base_dir, at / key, issues, confine=self.ctx.confine
-            )
-            if source is None:
-                return None
-            default = Value(DataInput(type=kind, mode=mode or InputMode.RO_MOUNT, source=source), at / key)
-        return Declaration(kind, bool(spec.optional), default, mode, spec, at)
-
-    def _expression(self, raw: Any, at: Where) -> Any:
-        """The whole-string expression in ``raw`` (None when ``raw`` is no binding; errors recorded)."""
-        try:
-            expr = whole_expression(raw)
-        except ExpressionError as exc:
-            self.ctx.issues.error(at, exc.message, exc.expected)
-            return None
-        if expr is None and isinstance(raw, str) and EXPRESSION_RE.search(raw):
-            self.ctx.issues.error(at, f"{raw!r} mixes a binding with other text", "exactly one ${{...}}")
-        return expr
-
     def _value(
         self, job: JobSource, raw: Any, at: Where, declaration: Declaration | None, base_dir: Path | None
     ) -> Value | None:
         issues = self.ctx.issues
         if isinstance(raw, str) and EXPRESSION_RE.search(raw):
-            expr = self._expression(raw, at)
+            expr = binding(raw, at, issues)
             return self._bound(job, expr, at) if expr is not None else None
         if isinstance(raw, list):
             issues.error(at, "expected a value, got a list", "a literal, a binding or {type:, path:}")
@@ -362,7 +197,7 @@ class Resolver:
         if spec.mode is not None and mode is None:
             return None
         if EXPRESSION_RE.search(spec.path):
-            expr = self._expression(spec.path, at / "path")
+            expr = binding(spec.path, at / "path", issues)
             bound = self._bound(job, expr, at / "path") if expr is not None else None
             if bound is None:
                 return None

@@ -17,7 +17,7 @@ from shared.plan import BlobData, DataType, OutputMode, OutputPlan
 from shared.spec.bindings import find_expressions
 from shared.spec.context import Context
 from shared.spec.issues import Where
-from shared.spec.job_io import OutputDraft
+from shared.spec.job_outputs import OutputDraft
 from shared.spec.locations import container_for_datastore
 from shared.spec.values import parse_output_mode
 from shared.storage import Container, output_path
