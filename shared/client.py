@@ -47,6 +47,11 @@ class InProcessTransport(httpx.BaseTransport):
         self._settings = settings
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` with its route's handler in this process.
+
+        Routes that need the durable engine (submit, cancel, resume) get a 400 that says how to reach a
+        Fanout host instead.
+        """
         from shared.api.app import ROUTES
         from shared.api.context import ApiContext
         from shared.api.http import ApiRequest
@@ -126,6 +131,7 @@ class FanoutClient:
         )
 
     def close(self) -> None:
+        """Close the client's HTTP connections."""
         self._http.close()
 
     def __enter__(self) -> FanoutClient:
@@ -170,9 +176,11 @@ class FanoutClient:
                 return
 
     def get_run(self, run_id: str) -> dict[str, Any]:
+        """GET /api/runs/{id}: the run's status and each job's progress, outputs and log links."""
         return self._json("GET", f"/runs/{run_id}")
 
     def cancel(self, run_id: str) -> dict[str, Any]:
+        """POST /api/runs/{id}/cancel: ask the host to cancel the run (needs a server, not in-process)."""
         return self._json("POST", f"/runs/{run_id}/cancel")
 
     def resume(self, run_id: str) -> dict[str, Any]:
@@ -180,10 +188,12 @@ class FanoutClient:
         return self._json("POST", f"/runs/{run_id}/resume")
 
     def log_files(self, run_id: str, job: str) -> list[dict[str, Any]]:
+        """The files of one job's log tree (``path``, ``size``, ``modified_at``, ``url`` each)."""
         files: list[dict[str, Any]] = self._json("GET", f"/runs/{run_id}/logs/{job}/")["files"]
         return files
 
     def read_log(self, run_id: str, job: str, path: str, offset: int = 0) -> LogChunk:
+        """One log file's bytes from ``offset``, with where to continue (to follow a growing log)."""
         answer = self._send("GET", f"/runs/{run_id}/logs/{job}/{path}", params={"offset": str(offset)})
         return LogChunk(
             data=answer.content,

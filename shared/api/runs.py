@@ -44,6 +44,7 @@ RUNNING = "Running"
 
 
 def run_url(api_base: str, run_id: str) -> str:
+    """The API URL of a run, the base of its cancel, resume and logs links."""
     return f"{api_base}/runs/{run_id}"
 
 

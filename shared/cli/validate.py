@@ -104,12 +104,14 @@ def summary(plan: RunPlan) -> list[str]:
 
 
 def describe_input(value: InputPlan) -> str:
+    """One input in the plan summary: a literal's value, or a data input's type, mode and source."""
     if isinstance(value, DataInput):
         return f"{value.type.value} ({value.mode.value}) {describe_source(value.source)}"
     return f"{value.type.value} = {value.value!r}"
 
 
 def describe_source(source: object) -> str:
+    """Where a data input comes from, in words: a local path, a blob, a URL, an asset or a job's output."""
     if isinstance(source, LocalData):
         return f"local {source.path}"
     if isinstance(source, BlobData):

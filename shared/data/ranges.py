@@ -130,15 +130,19 @@ class RangeFile(io.RawIOBase):
         self._position = 0
 
     def readable(self) -> bool:
+        """Always True: the file is read-only."""
         return True
 
     def seekable(self) -> bool:
+        """Always True: the parquet reader seeks to the footer and to column chunks."""
         return True
 
     def tell(self) -> int:
+        """The position the next read starts at."""
         return self._position
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move the position (``whence`` as in :meth:`io.IOBase.seek`); returns the new position."""
         if whence == io.SEEK_SET:
             self._position = offset
         elif whence == io.SEEK_CUR:
@@ -148,9 +152,11 @@ class RangeFile(io.RawIOBase):
         return self._position
 
     def size(self) -> int:
+        """The blob's size in bytes (known beforehand; no request)."""
         return self._size
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        """Fill ``buffer`` from the position through the block cache; returns the bytes read (0: the end)."""
         wanted = min(len(buffer), self._size - self._position)
         if wanted <= 0:
             return 0
@@ -160,6 +166,7 @@ class RangeFile(io.RawIOBase):
         return len(data)
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` bytes from the position (all that is left when ``size`` is negative)."""
         if size is None or size < 0:
             size = self._size - self._position
         size = min(size, self._size - self._position)

@@ -87,10 +87,13 @@ def row_block_id(index: int, nonce: str | None = None) -> str:
 
 
 def header_block_id() -> str:
+    """Block id of the header line, written once at the top of the output."""
     return _encode("h" + "0" * (_ID_CHARS - 1))
 
 
 def copy_block_id(part: int, chunk: int) -> str:
+    """Block id of one chunk of part blob ``part`` copied into the final blob (deterministic, so a
+    finalize that runs again stages the same blocks)."""
     return _encode(f"p{part:011d}{chunk:08d}")
 
 
@@ -129,13 +132,16 @@ class OutputTarget:
 
     @property
     def two_level(self) -> bool:
+        """Rows go through part blobs: more mini-batches than one blob holds, or an output outside the run."""
         # One block of the final blob is kept for the header line.
         return self.total_mini_batches > self.blocks_per_blob - 1 or not self.run_private
 
     def part_of(self, index: int) -> int:
+        """The part blob that holds the rows of mini-batch ``index``."""
         return index // self.blocks_per_blob
 
     def part_blob(self, part: int) -> BlobData:
+        """Part blob number ``part``, under the job's ``append_row`` folder in ``runs``."""
         return BlobData(container=Container.RUNS.value, path=f"{self.staging_prefix}/part-{part:06d}")
 
     def staging_blob(self, index: int) -> BlobData:
@@ -154,6 +160,7 @@ def append_row_location(output: OutputPlan, settings: ParallelSettings) -> BlobD
 def output_target(
     step: StepRef, final: BlobData, total_mini_batches: int, blocks_per_blob: int = MAX_BLOCKS_PER_BLOB
 ) -> OutputTarget:
+    """The :class:`OutputTarget` of a step's ``append_row_to`` output, staged under its job's folder."""
     return OutputTarget(
         final=final,
         total_mini_batches=total_mini_batches,
@@ -163,6 +170,7 @@ def output_target(
 
 
 def blob_client(clients: StorageClients, location: BlobData) -> BlobClient:
+    """A client of the blob at ``location`` in Fanout's storage account."""
     return clients.blob.get_blob_client(location.container, location.path)
 
 
@@ -272,6 +280,7 @@ def blob_ref(location: BlobData) -> str:
 
 
 def parse_blob_ref(ref: str) -> BlobData:
+    """The blob a ``container/path`` reference (:func:`blob_ref`) names."""
     container, _, path = ref.partition("/")
     return BlobData(container=container, path=path)
 

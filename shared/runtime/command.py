@@ -65,6 +65,7 @@ class CommandOutcome(FrozenModel):
 
 
 def command_outcome_path(step: StepRef) -> str:
+    """Where a command step's ``command.json`` (:class:`CommandOutcome`) is kept in ``runs``."""
     return job_path(step.run_id, step.job, "command.json")
 
 

@@ -67,10 +67,12 @@ class NodeContext:
 
     @property
     def total(self) -> int:
+        """Mini-batches in the step (its manifest's count)."""
         return self.manifest.count
 
 
 def node_folder(settings: Settings, step: StepRef, node_id: int) -> Path:
+    """This node's folder for the step (the layout is in the module docstring)."""
     return (settings.home / "agents" / step.run_id / step.job / f"node-{node_id}").resolve()
 
 
@@ -185,6 +187,11 @@ def append_row_config(
     document: StepDocument,
     total: int,
 ) -> AppendRowConfig | None:
+    """How the workers stage ``append_row_to`` rows; None when the job collects none.
+
+    Raises:
+        ExecutionError: append_row_to names an output the job does not have.
+    """
     if not parallel.append_row_to:
         return None
     plans = {**job.outputs, **definition.outputs}

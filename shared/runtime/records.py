@@ -67,6 +67,7 @@ def record_row(index: int) -> str:
 
 
 def shard_row(agent_id: str) -> str:
+    """Row key of an agent incarnation's tally shard."""
     return f"{SHARD_PREFIX}{agent_id}"
 
 
@@ -132,6 +133,7 @@ class MiniBatchRecord(FrozenModel):
 
 
 def record_to_entity(key: str, record: MiniBatchRecord) -> dict[str, Any]:
+    """The table entity of a record in partition ``key`` (error message cut, None values left out)."""
     entity = record.model_dump(mode="python")
     entity["status"] = record.status.value
     entity["error_message"] = record.error_message[:MAX_ERROR_CHARS]
@@ -141,6 +143,7 @@ def record_to_entity(key: str, record: MiniBatchRecord) -> dict[str, Any]:
 
 
 def record_from_entity(entity: dict[str, Any]) -> MiniBatchRecord:
+    """The record a table entity holds (properties that are not fields are ignored)."""
     return MiniBatchRecord.model_validate(_fields_of(MiniBatchRecord, entity))
 
 
@@ -165,12 +168,14 @@ class AgentShard(FrozenModel):
 
 
 def shard_to_entity(key: str, shard: AgentShard) -> dict[str, Any]:
+    """The table entity of a tally shard in partition ``key`` (None values left out)."""
     entity = {k: v for k, v in shard.model_dump(mode="python").items() if v is not None}
     entity.update(PartitionKey=key, RowKey=shard_row(shard.agent_id))
     return entity
 
 
 def shard_from_entity(entity: dict[str, Any]) -> AgentShard:
+    """The tally shard a table entity holds."""
     return AgentShard.model_validate(_fields_of(AgentShard, entity))
 
 
@@ -200,14 +205,17 @@ class StepDocument(FrozenModel):
 
 
 def minibatch_table(clients: StorageClients) -> TableClient:
+    """The table of mini-batch records and tally shards."""
     return clients.table.get_table_client(Table.MINIBATCHES.value)
 
 
 def tally_table(clients: StorageClients) -> TableClient:
+    """The table of step documents."""
     return clients.table.get_table_client(Table.TALLIES.value)
 
 
 def read_step_document(clients: StorageClients, step: StepRef) -> StepDocument | None:
+    """The step's document, or None before the step is planned."""
     try:
         entity = tally_table(clients).get_entity(step_key(step), STEP_ROW)
     except ResourceNotFoundError:
@@ -245,6 +253,7 @@ def record_command_exit(clients: StorageClients, step: StepRef, exit_code: int) 
 
 
 def read_shards(clients: StorageClients, step: StepRef) -> list[AgentShard]:
+    """Every agent incarnation's tally shard of the step."""
     params = {"pk": step_key(step), "lo": SHARD_PREFIX, "hi": _after_prefix(SHARD_PREFIX)}
     entities = minibatch_table(clients).query_entities(_ROW_RANGE, parameters=params)
     return [shard_from_entity(dict(e)) for e in entities]

@@ -86,6 +86,7 @@ def job_error(records: Sequence[MiniBatchRecord]) -> str:
 
 
 def final_line(result: StepResult) -> str:
+    """The job's last progress line: how it ended, its mini-batch counts and the reason."""
     progress = result.progress
     counts = ""
     if progress is not None:

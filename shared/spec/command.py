@@ -23,6 +23,8 @@ from shared.spec.values import Value
 
 @dataclass(frozen=True)
 class FrozenCommand:
+    """A command job's settings, code, environment and node count, as the compiler puts them in the plan."""
+
     settings: CommandSettings
     code: CodeRef | None
     environment: EnvironmentPlan | None

@@ -46,6 +46,8 @@ from shared.spec.values import Value
 
 @dataclass(frozen=True)
 class FrozenParallel:
+    """A parallel job's settings, code, environment and node count, as the compiler puts them in the plan."""
+
     settings: ParallelSettings
     code: CodeRef | None
     environment: EnvironmentPlan | None

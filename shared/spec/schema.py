@@ -112,6 +112,8 @@ class EnvironmentSpec(SpecModel):
 
 
 class ResourcesSpec(SpecModel):
+    """A job's ``resources``: how many nodes it runs on (the Batch pool decides the rest)."""
+
     instance_count: Annotated[int | str, INSTANCE_COUNT.validator] | None = example(
         "2", "Nodes (agents) to run on; default 1."
     )
@@ -124,6 +126,8 @@ class ResourcesSpec(SpecModel):
 
 
 class RetrySettingsSpec(SpecModel):
+    """A parallel job's ``retry_settings``: retries of a failed mini-batch and the run() timeout."""
+
     max_retries: Annotated[int | str, MAX_RETRIES.validator] | None = example(
         "2", "Retries after the first try; default 2."
     )
@@ -133,6 +137,8 @@ class RetrySettingsSpec(SpecModel):
 
 
 class LimitsSpec(SpecModel):
+    """A command job's ``limits``: how long the command may run."""
+
     timeout: Annotated[int | str, COMMAND_TIMEOUT.validator] | None = example(
         "3600", "Seconds the command may run."
     )
@@ -251,6 +257,8 @@ class CommandComponentSpec(CommandBody):
 
 
 class PipelineSettingsSpec(SpecModel):
+    """The pipeline's ``settings``: default compute and datastore, failure and reuse policy."""
+
     default_compute: Text | None = example("azureml:cpu-cluster", "Compute of jobs that name none.")
     default_datastore: Text | None = example("azureml:workspaceblobstore", "What ${{default_datastore}} is.")
     continue_on_step_failure: Bool | None = Field(default=None, description="Keep running other jobs.")
