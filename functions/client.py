@@ -43,13 +43,17 @@ class OrchestrationClient(Protocol):
 
     async def start_new(
         self, orchestration_function_name: str, instance_id: str | None = None, client_input: Any = None
-    ) -> str: ...
+    ) -> str:
+        """Start an orchestration; returns its instance id."""
 
-    async def get_status(self, instance_id: str) -> Any: ...
+    async def get_status(self, instance_id: str) -> Any:
+        """The instance's ``DurableOrchestrationStatus`` (empty when there is no such instance)."""
 
-    async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None: ...
+    async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
+        """Raise an external event on the instance (a plain Exception on 404 or 410)."""
 
-    async def terminate(self, instance_id: str, reason: str) -> None: ...
+    async def terminate(self, instance_id: str, reason: str) -> None:
+        """Terminate the instance (a plain Exception on 404 or 410)."""
 
 
 class FunctionsDurableClient:
@@ -91,6 +95,7 @@ class FunctionsDurableClient:
         return True
 
     def get_status(self, instance_id: str) -> InstanceStatus | None:
+        """The instance's status; None when there is no such instance."""
         status = self._call(lambda: self._client.get_status(instance_id))
         if not status or status.runtime_status is None:
             return None
@@ -106,18 +111,35 @@ class FunctionsDurableClient:
         )
 
     def raise_event(self, instance_id: str, event: str, data: Any = None) -> None:
+        """Raise ``event`` on the instance; dropped when it has finished.
+
+        Raises:
+            NotFoundError: there is no such instance.
+            OrchestrationError: the extension refused the event.
+        """
         try:
             self._call(lambda: self._client.raise_event(instance_id, event, data))
         except Exception as exc:  # noqa: BLE001 - DF 1.x reports every status as a plain Exception
             _raise_mapped(exc, instance_id, f"raise event {event!r}")
 
     def terminate(self, instance_id: str, reason: str) -> None:
+        """Terminate the instance with ``reason``; nothing to do when it has finished.
+
+        Raises:
+            NotFoundError: there is no such instance.
+            OrchestrationError: the extension refused.
+        """
         try:
             self._call(lambda: self._client.terminate(instance_id, reason))
         except Exception as exc:  # noqa: BLE001 - see raise_event
             _raise_mapped(exc, instance_id, "terminate")
 
     def wait(self, instance_id: str, timeout: float) -> InstanceStatus | None:
+        """Poll the instance until it ends; its final status (None: no such instance).
+
+        Raises:
+            TimeoutError: it is still running after ``timeout`` seconds.
+        """
         deadline = time.monotonic() + timeout
         while True:
             status = self.get_status(instance_id)

@@ -59,6 +59,8 @@ def respond(
 async def respond_with_client(
     route_name: str, req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
+    """Like :func:`respond`, for a route that talks to the durable engine: the handler runs in a worker
+    thread with a synchronous client over the binding's ``client``."""
     return await run_with_client(client, lambda durable: respond(route_name, req, durable))
 
 
@@ -66,18 +68,21 @@ async def respond_with_client(
 @bp.route(route="pipelines", methods=["POST"], auth_level=_AUTH)
 @bp.durable_client_input(client_name=CLIENT_ARG)
 async def submit_pipeline(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """POST /api/pipelines: submit a pipeline spec (with code and overrides) and start its run."""
     return await respond_with_client("submit_pipeline", req, client)
 
 
 @bp.function_name("list_runs")
 @bp.route(route="runs", methods=["GET"], auth_level=_AUTH)
 def list_runs(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/runs: a page of runs, newest first."""
     return respond("list_runs", req)
 
 
 @bp.function_name("get_run")
 @bp.route(route="runs/{run_id}", methods=["GET"], auth_level=_AUTH)
 def get_run(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/runs/{run_id}: a run's status and each job's progress."""
     return respond("get_run", req)
 
 
@@ -85,6 +90,7 @@ def get_run(req: func.HttpRequest) -> func.HttpResponse:
 @bp.route(route="runs/{run_id}/cancel", methods=["POST"], auth_level=_AUTH)
 @bp.durable_client_input(client_name=CLIENT_ARG)
 async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """POST /api/runs/{run_id}/cancel: cancel a run."""
     return await respond_with_client("cancel_run", req, client)
 
 
@@ -92,28 +98,33 @@ async def cancel_run(req: func.HttpRequest, client: df.DurableOrchestrationClien
 @bp.route(route="runs/{run_id}/resume", methods=["POST"], auth_level=_AUTH)
 @bp.durable_client_input(client_name=CLIENT_ARG)
 async def resume_run(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """POST /api/runs/{run_id}/resume: start a new run that resumes a failed or canceled one."""
     return await respond_with_client("resume_run", req, client)
 
 
 @bp.function_name("read_logs")
 @bp.route(route="runs/{run_id}/logs/{*path}", methods=["GET"], auth_level=_AUTH)
 def read_logs(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/runs/{run_id}/logs/{path}: list a run's jobs or log files, or read one file."""
     return respond("read_logs", req)
 
 
 @bp.function_name("list_assets")
 @bp.route(route="assets", methods=["GET"], auth_level=_AUTH)
 def list_assets(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/assets: the registered data assets."""
     return respond("list_assets", req)
 
 
 @bp.function_name("get_asset")
 @bp.route(route="assets/{name}/{version?}", methods=["GET"], auth_level=_AUTH)
 def get_asset(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/assets/{name}/{version}: one data asset version (the latest without a version)."""
     return respond("get_asset", req)
 
 
 @bp.function_name("openapi")
 @bp.route(route="openapi.json", methods=["GET"], auth_level=_AUTH)
 def openapi(req: func.HttpRequest) -> func.HttpResponse:
+    """GET /api/openapi.json: the API's OpenAPI document."""
     return respond("openapi", req)

@@ -53,18 +53,22 @@ class FunctionsContext:
 
     @property
     def instance_id(self) -> str:
+        """The id of the running orchestration instance."""
         return str(self._context.instance_id)
 
     @property
     def current_utc_datetime(self) -> datetime:
+        """The replay-safe current time, always timezone-aware UTC (DF 1.x may hand a naive one)."""
         moment: datetime = self._context.current_utc_datetime
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     @property
     def is_replaying(self) -> bool:
+        """True while the generator replays its history (orchestrators log only when False)."""
         return bool(self._context.is_replaying)
 
     def call_activity(self, name: str, input: Any = None, retry: RetryPolicy | None = None) -> DurableTask:
+        """Schedule activity ``name``; a ``retry`` policy becomes DF 1.x ``RetryOptions`` (no backoff)."""
         if retry is None:
             return self._context.call_activity(name, input)
         options = df.RetryOptions(
@@ -74,33 +78,46 @@ class FunctionsContext:
         return self._context.call_activity_with_retry(name, options, input)
 
     def call_sub_orchestrator(self, name: str, input: Any, instance_id: str) -> DurableTask:
+        """Schedule sub-orchestration ``name`` as ``instance_id``."""
         return self._context.call_sub_orchestrator(name, input, instance_id)
 
     def when_all(self, tasks: Sequence[DurableTask]) -> DurableTask:
+        """A task that completes when all of ``tasks`` have (``task_all``)."""
         return self._context.task_all(list(tasks))
 
     def when_any(self, tasks: Sequence[DurableTask]) -> DurableTask:
+        """A task that completes with the first of ``tasks`` to finish (``task_any``: the winner task)."""
         return self._context.task_any(list(tasks))
 
     def create_timer(self, fire_at: datetime) -> DurableTask:
+        """A durable timer that fires at ``fire_at``."""
         return self._context.create_timer(fire_at)
 
     def wait_for_external_event(self, name: str) -> DurableTask:
+        """A task that completes when event ``name`` is raised on this instance."""
         return self._context.wait_for_external_event(name)
 
     def set_custom_status(self, status: Any) -> None:
+        """Publish ``status`` as the instance's custom status (what status queries show)."""
         self._context.set_custom_status(status)
 
     def continue_as_new(self, input: Any) -> None:
+        """Restart this orchestration with ``input``, dropping its history."""
         self._context.continue_as_new(input)
 
     def result_of(self, task: DurableTask) -> Any:
+        """The result of a completed task.
+
+        Raises:
+            TaskFailed: the task failed (its message on one line).
+        """
         assert isinstance(task, TaskBase)
         if task.state is TaskState.FAILED:
             raise TaskFailed(_failure_message(task.result))
         return task.result
 
     def is_complete(self, task: DurableTask) -> bool:
+        """Whether ``task`` has finished, succeeded or failed."""
         return isinstance(task, TaskBase) and task.is_completed
 
 
