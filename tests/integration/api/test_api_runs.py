@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -22,6 +22,7 @@ from shared.orchestration.durabletask_adapter import DurableTaskClient
 from shared.plan import BlobData
 from shared.runs import save_step_definition, save_step_result
 from shared.storage import Container, StorageClients, logs_path
+from tests.helpers import newer_than_every_indexed_run
 from tests.integration.api.conftest import seed_run
 from tests.integration.api.durable_stand_in import start_waiting
 
@@ -64,7 +65,7 @@ def test_openapi_document_is_served(api: httpx.Client) -> None:
 
 
 def test_runs_are_listed_newest_first_in_pages(storage: StorageClients, api: httpx.Client) -> None:
-    base = datetime.now(UTC) + timedelta(days=3650)
+    base = newer_than_every_indexed_run(storage)
     mine = [_run_id("page") for _ in range(5)]
     for offset, run_id in enumerate(mine):
         seed_run(storage, run_id, "score", created=base + timedelta(minutes=offset))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -11,6 +11,7 @@ from shared.orchestration import run_index
 from shared.orchestration.contracts import RunStatus
 from shared.plan import RunPlan
 from shared.storage import StorageClients, Table
+from tests.helpers import newer_than_every_indexed_run
 
 
 def _plan(run_id: str) -> RunPlan:
@@ -47,7 +48,7 @@ def test_unknown_run_is_not_found(storage: StorageClients) -> None:
 
 
 def test_list_is_newest_first(storage: StorageClients) -> None:
-    base = datetime(2030, 1, 1, tzinfo=UTC)
+    base = newer_than_every_indexed_run(storage)
     for offset, run_id in enumerate(["idx-list-a", "idx-list-b", "idx-list-c"]):
         run_index.add_run(storage, run_index.entry_for(_plan(run_id), now=base + timedelta(days=offset)))
     listed = [entry.run_id for entry in run_index.list_runs(storage, limit=2)]
@@ -75,7 +76,7 @@ def test_a_malformed_row_does_not_hide_the_others(storage: StorageClients) -> No
 def test_pages_read_only_their_rows_filter_by_status_and_continue_where_they_stopped(
     storage: StorageClients,
 ) -> None:
-    base = datetime(2031, 1, 1, tzinfo=UTC)  # newer than every other test's runs
+    base = newer_than_every_indexed_run(storage)
     ids = [f"idx-page-{n}" for n in range(5)]
     for offset, run_id in enumerate(ids):
         run_index.add_run(storage, run_index.entry_for(_plan(run_id), now=base + timedelta(minutes=offset)))
