@@ -69,7 +69,8 @@ def test_a_killed_agents_mini_batches_come_back_and_finish_once(
     storage: StorageClients, tmp_path: Path
 ) -> None:
     started = tmp_path / "started.txt"
-    # timeout 2 s + overhead 1 s: a dead agent's messages reappear after 3 s.
+    # timeout 4 s + overhead 2 s: a dead agent's messages reappear after 6 s (wide enough that a
+    # 0.4 s run() never times out on a loaded machine, so every mini-batch succeeds).
     step = make_step(
         storage,
         tmp_path,
@@ -77,8 +78,8 @@ def test_a_killed_agents_mini_batches_come_back_and_finish_once(
         files=6,
         append_row=DataType.URI_FILE,
         environment_variables={"DELAY": "0.4", "STARTED": str(started)},
-        retry=RetrySettings(max_retries=2, timeout=2),
-        task_overhead_timeout=1,
+        retry=RetrySettings(max_retries=2, timeout=4),
+        task_overhead_timeout=2,
     )
     first = step.spawn_agent(node_id=0, workers=1)
     wait_until(lambda: started.exists() and started.read_text().count("\n") >= 2, timeout=60, message="work")
