@@ -30,6 +30,7 @@ from azure.core.exceptions import AzureError
 from rich.console import Console
 
 from shared.cli.progress import RunProgress
+from shared.cli.validate import parse_overrides
 from shared.errors import FanoutError
 from shared.orchestration.client import (
     DurableClient,
@@ -74,23 +75,6 @@ def run(spec: Path, set_values: tuple[str, ...], outputs_dir: Path | None, force
     finally:
         telemetry.shutdown()
     return 0 if result.status is RunStatus.COMPLETED else 1
-
-
-def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """``("inputs.x=1", "y=a=b")`` -> ``{"inputs.x": "1", "y": "a=b"}``.
-
-    Raises:
-        click.BadParameter: a pair has no ``=`` or an empty name.
-    """
-    overrides: dict[str, str] = {}
-    for pair in pairs:
-        name, separator, value = pair.partition("=")
-        if not separator or not name.strip():
-            raise click.BadParameter(
-                f"{pair!r} is not NAME=VALUE (e.g. --set n_estimators=20)", param_hint="--set"
-            )
-        overrides[name.strip()] = value
-    return overrides
 
 
 def run_pipeline_file(

@@ -32,21 +32,23 @@ PREVIEW_RUN_ID = "<run-id>"
 _READ_TRANSFORM = re.compile(r"^\s*-?\s*read_(delimited|parquet|json_lines|delta_lake)\b", re.MULTILINE)
 
 
-def parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
-    """``("inputs.x=1", "y=2")`` -> ``{"inputs.x": "1", "y": "2"}``.
+def parse_overrides(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """The ``--set`` pairs of ``validate``, ``run`` and ``submit`` as a dict.
+
+    ``("inputs.x=1", "y=a=b")`` -> ``{"inputs.x": "1", "y": "a=b"}``.
 
     Raises:
-        click.BadParameter: a pair has no ``=``.
+        click.BadParameter: a pair has no ``=`` or an empty name.
     """
-    result: dict[str, str] = {}
+    overrides: dict[str, str] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
+        name, separator, value = pair.partition("=")
+        if not separator or not name.strip():
             raise click.BadParameter(
-                f"{pair!r} is not key=value (e.g. inputs.learning_rate=0.01)", param_hint="--set"
+                f"{pair!r} is not NAME=VALUE (e.g. --set inputs.n_estimators=20)", param_hint="--set"
             )
-        result[key.strip()] = value
-    return result
+        overrides[name.strip()] = value
+    return overrides
 
 
 @click.command("validate")

@@ -9,9 +9,11 @@ The public API (what the runtime and the orchestration call):
   (:class:`MaterializedBatch`: local file paths or a DataFrame);
 - :func:`materialize_input` / :func:`input_argument`: whole non-split inputs for ``${{inputs.x}}``.
 
-Modules: ``locations`` (roots, URLs, listing), ``sources`` (input -> files), ``mltable`` (the MLTable
-file), ``patterns`` (globs, partition formats), ``ranges`` (record-aligned byte ranges),
-``readers``/``transforms`` (tabular reading), ``tabular`` (tabular planning).
+Modules: ``locations`` (roots, URLs), ``listing`` (streamed blob listings), ``sources`` (input ->
+files), ``mltable`` (the MLTable models) and ``mltable_parser`` (reading the file), ``patterns``
+(globs, partition formats), ``ranges`` (record-aligned byte ranges), ``readers``/``transforms``
+(tabular reading), ``tabular`` (tabular planning), ``fetch`` (whole-blob and ranged reads for
+workers).
 """
 
 from shared.data.manifest import (

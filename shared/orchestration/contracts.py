@@ -1,7 +1,7 @@
 """Activity inputs and outputs: the boundary between the durable orchestrator and the engine.
 
 The orchestrator (``shared/orchestration``) calls activities; their bodies are the runtime's step phases
-(``shared/runtime``), reuse (``shared/reuse.py``) and registration (``shared/registry.py``). Every value
+(``shared/runtime``), reuse (``shared/reuse.py``) and registration (``shared/registration.py``). Every value
 that crosses that boundary is one of these models, serialised to JSON by the engine adapters. Payloads
 stay small (ids and counts, never mini-batch lists): durable history stores every one of them.
 

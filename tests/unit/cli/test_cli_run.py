@@ -8,7 +8,7 @@ import click
 import pytest
 
 from shared.cli.main import main
-from shared.cli.run import parse_overrides
+from shared.cli.validate import parse_overrides
 
 
 def test_set_pairs_become_overrides() -> None:

@@ -64,7 +64,7 @@ def test_errors_go_to_stderr_with_exit_1(write_spec: SpecWriter) -> None:
 def test_bad_set_syntax_and_missing_files(tmp_path: Path) -> None:
     bad = CliRunner().invoke(cli, ["validate", str(EXAMPLE), "--set", "n_estimators"])
     assert bad.exit_code == 2
-    assert "is not key=value" in bad.output
+    assert "is not NAME=VALUE" in bad.output
     missing = CliRunner().invoke(cli, ["validate", str(tmp_path / "nope.yml")])
     assert missing.exit_code == 1
     assert f"error: {tmp_path / 'nope.yml'}:1:1: <root>: the file does not exist" in missing.stderr
