@@ -16,7 +16,7 @@ local hashes are cached by (path, size, mtime) (:class:`shared.snapshot.HashCach
 10 GB file costs a ``stat`` and a HEAD request.
 
 :class:`FolderSync` / :func:`upload_folder` copy a local folder to a blob prefix, sending only new or
-changed files on each call (for mirroring a running job's folders).
+changed files on each call (a command job's ./outputs when it ends).
 
 What a submission does with these uploads — compile, bundle, rewrite ``--set`` values, then put the spec
 blob that starts the run — is :mod:`shared.submission`; this module only moves bytes and names them.

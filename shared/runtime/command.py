@@ -40,6 +40,7 @@ from shared.orchestration.contracts import StepDefinition, StepRef
 from shared.plan import DataInput, DataType, InputMode, JobPlan, LiteralInput, OutputPlan, RunPlan
 from shared.settings import get_settings
 from shared.storage import Container, StorageClients, job_path
+from shared.upload import upload_folder
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def run_command_node(clients: StorageClients, plan: RunPlan, definition: StepDef
 
     started = datetime.now(UTC)
     exit_code, reason = _run(clients, step, job, command=command, cwd=cwd, own_logs=work / "own-logs")
-    _upload_folder(clients, cwd / "outputs", job_path(step.run_id, step.job, "outputs"))
+    upload_folder(clients, cwd / "outputs", Container.RUNS, job_path(step.run_id, step.job, "outputs"))
     if exit_code == 0:
         for name, output in definition.outputs.items():
             _upload_output(clients, output, output_paths[name])
@@ -258,13 +259,6 @@ def _kill(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
-
-
-def _upload_folder(clients: StorageClients, folder: Path, prefix: str) -> None:
-    container = clients.container(Container.RUNS)
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        with path.open("rb") as data:
-            container.upload_blob(f"{prefix}/{path.relative_to(folder).as_posix()}", data, overwrite=True)
 
 
 def _upload_output(clients: StorageClients, output: OutputPlan, local: Path) -> None:
