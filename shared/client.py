@@ -201,6 +201,15 @@ class FanoutClient:
             size=int(answer.headers.get("x-fanout-log-size", 0)),
         )
 
+    def list_assets(self) -> list[dict[str, Any]]:
+        """GET /api/assets: every data asset with its latest version, by name."""
+        assets: list[dict[str, Any]] = self._json("GET", "/assets")["assets"]
+        return assets
+
+    def get_asset(self, name: str, version: str | None = None) -> dict[str, Any]:
+        """GET /api/assets/{name}[/{version}]: one version (the latest by default) and every version."""
+        return self._json("GET", f"/assets/{name}/{version}" if version else f"/assets/{name}")
+
     # --- plumbing ----------------------------------------------------------------------------------
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from shared.api import assets, logs, pipelines, runs
 from shared.api.context import ApiContext
 from shared.api.http import ApiRequest, ApiResponse, json_response
 from shared.api.models import (
+    AssetDetail,
     AssetList,
     AssetRequest,
     CancelAccepted,
@@ -25,7 +26,6 @@ from shared.api.models import (
     SubmitPipelineJson,
 )
 from shared.api.routes import Route, parse_parameters
-from shared.registry import AssetVersion
 
 _YAML_BODY = {"type": "string", "description": "The pipeline spec (YAML or JSON text)."}
 _MULTIPART_BODY = {
@@ -191,7 +191,7 @@ ROUTES: list[Route] = [
         handler=_get_asset,
         summary="One data asset version (the latest when no version is given).",
         parameters=AssetRequest,
-        responses={200: ("The asset version.", AssetVersion), 404: _NOT_FOUND},
+        responses={200: ("The asset version and the versions it has.", AssetDetail), 404: _NOT_FOUND},
     ),
     Route(
         name="openapi",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared import registry
 from shared.api.context import ApiContext
-from shared.api.models import AssetList, AssetRequest
+from shared.api.models import AssetDetail, AssetList, AssetRequest
 
 LATEST = "latest"
 
@@ -14,12 +14,14 @@ def list_assets(context: ApiContext) -> tuple[AssetList, int]:
     return AssetList(assets=registry.list_assets(context.clients)), 200
 
 
-def get_asset(context: ApiContext, request: AssetRequest) -> tuple[registry.AssetVersion, int]:
-    """One asset version; the latest when the version is absent or ``latest``.
+def get_asset(context: ApiContext, request: AssetRequest) -> tuple[AssetDetail, int]:
+    """One asset version (the latest when the version is absent or ``latest``) and every version.
 
     Raises:
         NotFoundError: no such asset or version (the message lists the versions that exist).
         RegistryError: the name or version is malformed.
     """
     version = None if request.version in (None, "", LATEST) else request.version
-    return registry.get_asset(context.clients, request.name, version), 200
+    asset = registry.get_asset(context.clients, request.name, version)
+    versions = registry.list_versions(context.clients, request.name)
+    return AssetDetail.model_validate({**asset.model_dump(), "versions": versions}), 200

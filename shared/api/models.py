@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import Field
 
 from shared.models import FrozenModel
-from shared.registry import AssetSummary
+from shared.registry import AssetSummary, AssetVersion, AssetVersionInfo
 
 #: Run ids are also durable instance ids and blob folder names: no slashes, at most 100 characters.
 RUN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"
@@ -258,3 +258,9 @@ class AssetList(FrozenModel):
     """``GET /api/assets``."""
 
     assets: list[AssetSummary] = Field(description="Each data asset with its latest version, by name.")
+
+
+class AssetDetail(AssetVersion):
+    """``GET /api/assets/{name}[/{version}]``: one version of a data asset, and the versions it has."""
+
+    versions: list[AssetVersionInfo] = Field(description="Every version of the asset, oldest first.")

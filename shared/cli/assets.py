@@ -1,7 +1,8 @@
 """``fanout assets list`` and ``fanout assets show NAME[:VERSION|@latest]`` — the data asset registry.
 
-Reads the registry in the configured storage account (``FANOUT_STORAGE_CONNECTION_STRING`` or the
-account URLs); ``--json`` prints the same models the HTTP API returns.
+Reads the HTTP API at ``FANOUT_API_URL`` (a deployed app, or ``fanout serve``), or — with only storage
+configured — the registry directly, through the same handlers in this process. ``--json`` prints what
+the API returns.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ import json
 
 import click
 
-from shared.registry import AssetSummary, AssetVersion, AssetVersionInfo
-from shared.storage import StorageClients
+from shared.api.models import AssetDetail
+from shared.client import FanoutClient
+from shared.registry import AssetSummary, parse_asset_ref
+from shared.settings import get_settings
 
 
-def _clients() -> StorageClients:
-    from shared.settings import get_settings
-
-    return StorageClients.from_settings(get_settings())
+def _client() -> FanoutClient:
+    return FanoutClient.from_settings(get_settings())
 
 
 @click.group("assets")
@@ -29,12 +30,12 @@ def assets() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(as_json: bool) -> None:
     """Every data asset with its latest version."""
-    from shared.registry import list_assets
-
-    summaries = list_assets(_clients())
+    with _client() as client:
+        listed = client.list_assets()
     if as_json:
-        click.echo(json.dumps([json.loads(s.model_dump_json()) for s in summaries], indent=2))
+        click.echo(json.dumps(listed, indent=2))
         return
+    summaries = [AssetSummary.model_validate(item) for item in listed]
     if not summaries:
         click.echo("No data assets are registered yet. Give an output a `name:` to register it.")
         return
@@ -59,23 +60,16 @@ def show_command(reference: str, as_json: bool) -> None:
 
     REFERENCE is NAME, NAME:VERSION or NAME@latest (an 'azureml:' prefix is accepted).
     """
-    from shared.registry import get_asset, list_versions, parse_asset_ref
-
-    ref = parse_asset_ref(reference)
-    clients = _clients()
-    asset = get_asset(clients, ref.name, ref.version)
-    versions = list_versions(clients, ref.name)
+    ref = parse_asset_ref(reference)  # a malformed reference is refused before any request
+    with _client() as client:
+        document = client.get_asset(ref.name, ref.version)
     if as_json:
-        document = {
-            **json.loads(asset.model_dump_json()),
-            "versions": [json.loads(v.model_dump_json()) for v in versions],
-        }
         click.echo(json.dumps(document, indent=2))
         return
-    click.echo(_describe(asset, versions))
+    click.echo(_describe(AssetDetail.model_validate(document)))
 
 
-def _describe(asset: AssetVersion, versions: list[AssetVersionInfo]) -> str:
+def _describe(asset: AssetDetail) -> str:
     lines = [
         f"name:        {asset.name}",
         f"version:     {asset.version}",
@@ -98,6 +92,6 @@ def _describe(asset: AssetVersion, versions: list[AssetVersionInfo]) -> str:
             lines.append(f"  fingerprint: {lineage.fingerprint}")
         for name, source in sorted(lineage.inputs.items()):
             lines.append(f"  input {name}: {source}")
-    listed = ", ".join(v.version + (" (shown)" if v.version == asset.version else "") for v in versions)
+    listed = ", ".join(v.version + (" (shown)" if v.version == asset.version else "") for v in asset.versions)
     lines.append(f"versions:    {listed}")
     return "\n".join(lines)
