@@ -125,6 +125,7 @@ class Agent:
         self._next_receive = 0.0
         self._workers_started = False
         self._idle_backoff = 0.05
+        self._was_idle = True
         self._timers: dict[str, float] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -269,12 +270,17 @@ class Agent:
 
     def _receive_if_needed(self) -> None:
         now = time.monotonic()
+        idle = self._idle()
+        if idle and not self._was_idle:
+            # The node just ran out of work: look for more (or find the queue drained) now, not after
+            # the back-off that the empty receives of its busy phase built up (up to IDLE_POLL_MAX).
+            self._next_receive, self._idle_backoff = 0.0, 0.05
+        self._was_idle = idle
         if now < self._next_receive:
             return
         want = self._wanted()
         if want <= 0:
             return
-        in_flight = self.workers.in_flight()
         per_message = max(1, self.document.mini_batches_per_message)
         messages = self.queue.receive(math.ceil(want / per_message))
         for message in messages:
@@ -284,8 +290,12 @@ class Agent:
             return
         self._next_receive = now + self._idle_backoff
         self._idle_backoff = min(self._idle_backoff * 2, IDLE_POLL_MAX)
-        if not (self.tries.pending or in_flight or self.held or self.settler.busy):
+        if idle:
             self._check_drained()
+
+    def _idle(self) -> bool:
+        """Nothing to run, running, held or being written: the node's share may be done."""
+        return not (self.tries.pending or self.workers.in_flight() or self.held or self.settler.busy)
 
     def _accept(self, message: Any) -> None:
         """Hold a received message and admit its mini-batches (a redelivery's records say what is done)."""
