@@ -9,6 +9,7 @@ was stopped), non-zero when the node could not work.
 
 from __future__ import annotations
 
+import gc
 import logging
 
 import click
@@ -46,3 +47,7 @@ def agent(run_id: str, job: str, node_id: int, workers: int | None) -> int:
         return run_node(clients, StepRef(run_id=run_id, job=job), node_id, workers=workers, settings=settings)
     finally:
         telemetry.shutdown()
+        # The process ends now (this command is a node's whole program). Freezing what is allocated
+        # spares the interpreter's last full garbage collection over every imported module's objects
+        # at exit (~0.2 s of a node's fixed cost); exit handlers and stream flushes still run.
+        gc.freeze()
