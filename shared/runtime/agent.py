@@ -192,12 +192,14 @@ class Agent:
                 self.queue.release(held)
         self._heartbeat(exited=True)
         self.settler.post_event(exiting=True)
-        self.settler.close()
         reason = f": {self.exit_reason}" if self.exit_reason else ""
         self.nodelog.main("agent exits with code %d%s", self.exit_code, reason)
         self.monitor.stop()
         self.nodelog.close()
-        self.uploader.close()
+        try:
+            self.uploader.close()  # the last log upload, while the storage thread sends the two above
+        finally:
+            self.settler.close()
 
     def _wait_time(self) -> float:
         """How long the loop may wait for a worker event: until the next thing that is due (≤ 0.2 s)."""

@@ -235,8 +235,8 @@ class LogUploader:
         offset = self._offsets.get(path, 0)
         size = path.stat().st_size
         if size <= offset:
-            if final and path not in self._created:
-                self._blob_for(path)  # an empty file still appears in the tree
+            if path not in self._created:
+                self._blob_for(path)  # an empty file still appears in the tree (created before the exit)
             return
         with path.open("rb") as handle:
             handle.seek(offset)
