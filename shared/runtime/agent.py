@@ -190,15 +190,15 @@ class Agent:
         if not graceful:
             for held in self.held.values():
                 self.queue.release(held)
-        self._heartbeat(exited=True)
-        self.settler.post_event(exiting=True)
         reason = f": {self.exit_reason}" if self.exit_reason else ""
         self.nodelog.main("agent exits with code %d%s", self.exit_code, reason)
         self.monitor.stop()
         self.nodelog.close()
         try:
-            self.uploader.close()  # the last log upload, while the storage thread sends the two above
+            self.uploader.close()  # the last log upload: the logs are whole before the agent says it exited
         finally:
+            self._heartbeat(exited=True)
+            self.settler.post_event(exiting=True)
             self.settler.close()
 
     def _wait_time(self) -> float:

@@ -64,6 +64,10 @@ logger = logging.getLogger(__name__)
 
 #: Sends in flight while dispatching (one queue takes ~2,000 messages/s; one HTTP call ~ms).
 DISPATCH_THREADS = 8
+# How long agents get to exit on their own (last logs uploaded) when a step is stopped, and how often
+# their heartbeats are read meanwhile.
+AGENTS_EXIT_GRACE_SECONDS = 10.0
+AGENTS_EXIT_POLL_SECONDS = 0.2
 #: Messages between two checkpoints of the dispatch position.
 DISPATCH_CHECKPOINT = 512
 
@@ -200,12 +204,28 @@ def dispatch_step(clients: StorageClients, step: StepRef) -> StepPlanned:
 
 
 def stop_step(clients: StorageClients, executor: Executor, step: StepRef, reason: str = "") -> None:
-    """Stop the step's agents and drain its queue (agents also stop on their own within ~1 s)."""
+    """Stop the step's agents and drain its queue.
+
+    Agents see the stop request within about a second and exit on their own, after uploading their
+    last log lines and report rows (finalize summarises those rows). They get
+    :data:`AGENTS_EXIT_GRACE_SECONDS` to do so before the executor kills what is left: on Batch,
+    terminating the job kills its tasks at once.
+    """
     request_stop(clients, step, reason or "the step was stopped")
+    _wait_for_agents_to_exit(clients, step)
     executor.stop(step.run_id, step.job)
     with contextlib.suppress(ResourceNotFoundError):
         clients.queue_client(work_queue_name(step.run_id, step.job)).clear_messages()
     logs.append_line(clients, step, logs.MASTER_ROLE, f"Stopped the agents{f': {reason}' if reason else ''}.")
+
+
+def _wait_for_agents_to_exit(clients: StorageClients, step: StepRef) -> None:
+    deadline = time.monotonic() + AGENTS_EXIT_GRACE_SECONDS
+    while (alive := read_progress(clients, step).agents_alive) > 0:
+        if time.monotonic() >= deadline:
+            logger.info("%d agents of %s/%s still running; stopping them", alive, step.run_id, step.job)
+            return
+        time.sleep(AGENTS_EXIT_POLL_SECONDS)
 
 
 def finalize_step(clients: StorageClients, finalize: StepFinalize) -> StepResult:

@@ -136,13 +136,19 @@ def test_a_stop_request_stops_the_agents_within_seconds(storage: StorageClients,
 
     class NoAgents:
         def stop(self, run_id: str, job: str) -> None:
+            # What the executor would kill (Batch terminates the job's tasks at once) has had its
+            # chance to exit on its own, its last log lines uploaded.
             self.stopped = (run_id, job)
+            self.alive_at_stop = read_progress(storage, step.ref).agents_alive
+            self.log_at_stop = step.log("sys/node/0/_main.txt")
 
     executor = NoAgents()
     phases.stop_step(storage, executor, step.ref, reason="error threshold exceeded")  # type: ignore[arg-type]
     thread.join(timeout=30)
     assert not thread.is_alive()  # stopped, not run to the end: fewer than 20 settled (below)
     assert executor.stopped == (step.ref.run_id, step.ref.job)
+    assert executor.alive_at_stop == 0
+    assert "agent exits with code" in executor.log_at_stop
     assert "stop requested: error threshold exceeded" in agent.exit_reason
     assert read_progress(storage, step.ref).settled_mini_batches < 20
     assert list(_queue(storage, step).peek_messages()) == []  # the queue was drained
