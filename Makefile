@@ -27,6 +27,8 @@ $(NODE_STAMP): package.json package-lock.json
 demo: setup
 	rm -rf fanout-outputs
 	$(BIN)/fanout run examples/iris-batch-prediction/pipeline.yml --outputs-dir fanout-outputs
+	@test -s fanout-outputs/batch_prediction/outputs/job_output_file/predictions.csv \
+		|| { echo "make demo: the run wrote no predictions" >&2; exit 1; }
 	@echo "Predictions: fanout-outputs/batch_prediction/outputs/job_output_file/predictions.csv"
 	@echo "Model:       fanout-outputs/train_model/outputs/model_output/"
 	@echo "Logs:        fanout-outputs/<job>/logs/ (start with job_result.txt)"
