@@ -12,9 +12,8 @@ import time
 import click
 
 from shared.client import FanoutClient
+from shared.orchestration.contracts import RunStatus
 from shared.settings import get_settings
-
-TERMINAL = {"Completed", "Failed", "Canceled"}
 
 
 @click.command("logs")
@@ -28,7 +27,7 @@ def logs(run_id: str, jobs: tuple[str, ...], only_file: str | None, follow: bool
     with FanoutClient.from_settings(get_settings()) as client:
         follower = LogFollower(client, run_id, jobs, only_file)
         while True:
-            ended = client.get_run(run_id)["status"] in TERMINAL
+            ended = RunStatus(client.get_run(run_id)["status"]).is_terminal
             follower.read_new()
             if not follow or ended:
                 return 0

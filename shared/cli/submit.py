@@ -26,6 +26,7 @@ import click
 from shared.cli.validate import parse_overrides
 from shared.client import FanoutClient
 from shared.errors import ConfigurationError, NotFoundError
+from shared.orchestration.contracts import RunStatus
 from shared.settings import Settings, get_settings
 from shared.telemetry import CLI_SERVICE_NAME, configure_telemetry, start_span
 
@@ -33,7 +34,6 @@ from shared.telemetry import CLI_SERVICE_NAME, configure_telemetry, start_span
 POLL_SECONDS = 2.0
 #: After this long without the run appearing, say that no host may be watching.
 NO_HOST_HINT_SECONDS = 30.0
-TERMINAL = {"Completed", "Failed", "Canceled"}
 
 
 @click.command("submit")
@@ -150,7 +150,7 @@ def wait_for_run(client: FanoutClient, run_id: str, *, quiet: bool = False) -> d
         if line != last and not quiet:
             click.echo(line)
             last = line
-        if detail["status"] in TERMINAL:
+        if RunStatus(detail["status"]).is_terminal:
             return detail
         time.sleep(POLL_SECONDS)
 
