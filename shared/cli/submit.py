@@ -28,7 +28,7 @@ from shared.client import FanoutClient
 from shared.errors import ConfigurationError, NotFoundError
 from shared.orchestration.contracts import RunStatus
 from shared.settings import Settings, get_settings
-from shared.telemetry import CLI_SERVICE_NAME, configure_telemetry, start_span
+from shared.telemetry import CLI_SERVICE_NAME, configure_telemetry, inject_trace_context, start_span
 
 #: Seconds between status reads while waiting.
 POLL_SECONDS = 2.0
@@ -95,7 +95,6 @@ def _through_storage(settings: Settings, spec: Path, overrides: dict[str, str]) 
     from shared.ingest import run_id_for_blob
     from shared.storage import Container, StorageClients
     from shared.submission import prepare_submission, submit_spec
-    from shared.telemetry import inject_trace_context, start_span
 
     clients = StorageClients.from_settings(settings)
     with start_span("fanout.submit", attributes={"fanout.source": str(spec)}):
