@@ -15,8 +15,7 @@ Unchanged data is never uploaded twice: contents are named by their SHA-256, che
 local hashes are cached by (path, size, mtime) (:class:`shared.snapshot.HashCache`), so an unchanged
 10 GB file costs a ``stat`` and a HEAD request.
 
-:class:`FolderSync` / :func:`upload_folder` copy a local folder to a blob prefix, sending only new or
-changed files on each call (a command job's ./outputs when it ends).
+:func:`upload_folder` copies a local folder to a blob prefix (a command job's ./outputs when it ends).
 
 What a submission does with these uploads — compile, bundle, rewrite ``--set`` values, then put the spec
 blob that starts the run — is :mod:`shared.submission`; this module only moves bytes and names them.
@@ -224,61 +223,32 @@ def _opener(path: Path) -> Callable[[], IO[bytes]]:
     return lambda: path.open("rb")
 
 
-class FolderSync:
-    """Copy a local folder to ``container/prefix``, sending only files that are new or changed.
+def upload_folder(clients: StorageClients, local_dir: Path, container: Container, prefix: str) -> int:
+    """Upload every file under ``local_dir`` to ``container/prefix/<relative path>``; the count sent.
 
-    Call :meth:`sync` as often as wanted (e.g. every few seconds for ``./logs``, once at the end for
-    ``./outputs``); a file is sent again when its size or modification time changed since it was sent.
-    Files that vanish while being walked are skipped.
+    A missing folder sends nothing; files that vanish while being walked are skipped.
     """
+    if not local_dir.is_dir():
+        return 0
+    target = clients.container(container)
+    prefix = prefix.strip("/")
 
-    def __init__(self, clients: StorageClients, local_dir: Path, container: Container, prefix: str) -> None:
-        self.local_dir = local_dir
-        self.prefix = prefix.strip("/")
-        self._container = clients.container(container)
-        self._sent: dict[str, tuple[int, int]] = {}
-
-    def sync(self) -> int:
-        """Upload what changed since the last call; returns the number of files sent."""
-        if not self.local_dir.is_dir():
-            return 0
-        changed: list[tuple[str, Path, tuple[int, int]]] = []
-        for path in sorted(self.local_dir.rglob("*")):
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue
-            if not path.is_file():
-                continue
-            rel = path.relative_to(self.local_dir).as_posix()
-            stamp = (st.st_size, st.st_mtime_ns)
-            if self._sent.get(rel) != stamp:
-                changed.append((rel, path, stamp))
-        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
-            done = [r for r in pool.map(self._send, changed) if r is not None]
-        for rel, stamp in done:
-            self._sent[rel] = stamp
-        return len(done)
-
-    def _send(self, item: tuple[str, Path, tuple[int, int]]) -> tuple[str, tuple[int, int]] | None:
-        rel, path, stamp = item
-        name = f"{self.prefix}/{rel}" if self.prefix else rel
+    def send(path: Path) -> bool:
+        rel = path.relative_to(local_dir).as_posix()
         try:
             with path.open("rb") as handle:
-                self._container.upload_blob(name, handle, overwrite=True)
+                target.upload_blob(f"{prefix}/{rel}" if prefix else rel, handle, overwrite=True)
         except FileNotFoundError:
-            return None
-        return rel, stamp
+            return False
+        return True
 
-
-def upload_folder(clients: StorageClients, local_dir: Path, container: Container, prefix: str) -> int:
-    """Upload every file under ``local_dir`` to ``container/prefix/<relative path>``; the count sent."""
-    return FolderSync(clients, local_dir, container, prefix).sync()
+    files = [path for path in sorted(local_dir.rglob("*")) if path.is_file()]
+    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+        return sum(pool.map(send, files))
 
 
 __all__ = [
     "DATASTORE",
-    "FolderSync",
     "SubmissionUploader",
     "UploadRecord",
     "data_uri",

@@ -25,7 +25,7 @@ from shared.snapshot import HashCache, snapshot_exists, snapshot_id_of_folder
 from shared.spec import PathUse, compile_text
 from shared.storage import Container, StorageClients
 from shared.submission import Submission, prepare_submission, read_spec_overrides, submit_spec
-from shared.upload import FolderSync, SubmissionUploader, upload_folder
+from shared.upload import SubmissionUploader, upload_folder
 
 
 def aged(path: Path) -> Path:
@@ -174,18 +174,16 @@ def test_submit_spec_uploads_the_spec_with_its_overrides(storage: StorageClients
         submit_spec(storage, Submission(spec_text=text, source="p.yml", overrides={"x": "y" * 8000}))
 
 
-def test_folder_sync_sends_only_new_and_changed_files(storage: StorageClients, tmp_path: Path) -> None:
+def test_upload_folder_mirrors_the_folder_layout(storage: StorageClients, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     (logs / "sub").mkdir(parents=True)
     (logs / "a.txt").write_text("1")
     (logs / "sub" / "b.txt").write_text("2")
     prefix = f"run-{uuid.uuid4().hex}/job/logs/user"
-    sync = FolderSync(storage, logs, Container.RUNS, prefix)
-    assert sync.sync() == 2
-    assert sync.sync() == 0
+    assert upload_folder(storage, logs, Container.RUNS, prefix) == 2
     (logs / "a.txt").write_text("1 and more")
     (logs / "c.txt").write_text("3")
-    assert sync.sync() == 2
+    assert upload_folder(storage, logs, Container.RUNS, prefix) == 3
     runs = storage.container(Container.RUNS)
     assert runs.download_blob(f"{prefix}/a.txt").readall() == b"1 and more"
     assert sorted(b.name for b in runs.list_blobs(name_starts_with=prefix)) == [
