@@ -36,7 +36,10 @@ _MULTIPART_BODY = {
         "snapshot": {
             "type": "string",
             "contentMediaType": "application/zip",
-            "description": "The code folder as a zip; the code of every job whose code: is a local folder.",
+            "description": (
+                "The folder the spec's relative paths are relative to, as a zip: each code: folder "
+                "and local input inside it is bundled as `fanout submit` does."
+            ),
         },
         "set": {
             "type": "array",
