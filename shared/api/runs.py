@@ -151,6 +151,7 @@ def _job_status(
     clients: StorageClients, plan: RunPlan, job: JobPlan, entry: RunIndexEntry, api_base: str
 ) -> JobStatusBody:
     from shared.runs import load_step_definition, load_step_result
+    from shared.runtime.records import read_progress
 
     step = StepRef(run_id=plan.run_id, job=job.name)
     logs = Link(href=f"{run_url(api_base, plan.run_id)}/logs/{job.name}/")
@@ -173,15 +174,8 @@ def _job_status(
     except NotFoundError:
         status = RunStatus.CANCELED.value if entry.status is RunStatus.CANCELED else NOT_STARTED
         return _body(job, clients, logs, status=status, outputs=_planned_outputs(job))
-    progress = _live_progress(clients, step)
+    progress = read_progress(clients, step)
     return _body(job, clients, logs, status=RUNNING, progress=progress, outputs=_planned_outputs(job))
-
-
-def _live_progress(clients: StorageClients, step: StepRef) -> StepProgress | None:
-    from shared.runtime.records import read_progress
-
-    progress: StepProgress | None = read_progress(clients, step)
-    return progress
 
 
 def _planned_outputs(job: JobPlan) -> dict[str, BlobData]:
