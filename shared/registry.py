@@ -24,11 +24,10 @@ Decisions:
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote, unquote
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -343,8 +342,3 @@ def _registered_by(
         ):
             return info.version
     return None
-
-
-def asset_json(asset: AssetVersion | AssetSummary | AssetVersionInfo) -> dict[str, Any]:
-    """A model as JSON-ready data (dates as ISO strings), for the HTTP API and ``--json``."""
-    return json.loads(asset.model_dump_json())  # type: ignore[no-any-return]
