@@ -203,18 +203,6 @@ def header_names(line: bytes, read: ReadOptions) -> list[str]:
     return names
 
 
-def split_head(head: bytes, complete: bool) -> tuple[bytes, bytes]:
-    """``(first line, following whole lines)`` of a file's first bytes (a partial last line dropped)."""
-    newline = head.find(b"\n")
-    if newline == -1:
-        return head, b""
-    rest = head[newline + 1 :]
-    if not complete:
-        cut = rest.rfind(b"\n")
-        rest = rest[: cut + 1] if cut != -1 else b""
-    return head[: newline + 1], rest
-
-
 def infer_types(sample: bytes, read: ReadOptions, columns: list[str]) -> dict[str, ColumnKind]:
     """Column kinds from up to :data:`INFER_ROWS` sample records (all STRING when inference is off)."""
     if not sample.strip():

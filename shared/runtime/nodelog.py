@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -247,8 +246,3 @@ def _usage(processes: list[psutil.Process]) -> tuple[float, float, int]:
         except psutil.Error:
             continue
     return round(cpu, 1), round(rss, 1), threads
-
-
-def monotonic_to_datetime(moment: float) -> datetime:
-    """A ``time.monotonic()`` reading as a UTC datetime (for events timed with the monotonic clock)."""
-    return datetime.fromtimestamp(time.time() - (time.monotonic() - moment), UTC)
