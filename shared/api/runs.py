@@ -2,7 +2,7 @@
 
 A run's status comes from the run index (:mod:`shared.orchestration.run_index`); its jobs from the
 frozen plan (``run.json``); each job's state from what the step wrote: ``result.json`` once it ended,
-``step.json`` once it started, and the live tallies (:func:`shared.runtime.read_progress`) while it
+``step.json`` once it started, and the live tallies (:func:`shared.runtime.records.read_progress`) while it
 runs. Nothing here waits on the durable engine except cancel, which raises the run's cancel event,
 and resume, which starts a new run (``shared.orchestration.resume``).
 """
