@@ -208,8 +208,29 @@ def get_asset(clients: StorageClients, name: str, version: str | None = None) ->
         RegistryError: the name or version is malformed.
     """
     _check_name(name)
+    versions = list_versions(clients, name) if version is None else None
+    return _read_version(clients, name, version, versions)
+
+
+def get_asset_and_versions(
+    clients: StorageClients, name: str, version: str | None = None
+) -> tuple[AssetVersion, list[AssetVersionInfo]]:
+    """:func:`get_asset` and :func:`list_versions` from one listing (what ``GET /api/assets/{name}`` shows).
+
+    Raises:
+        NotFoundError: no such asset or version (the message lists the versions that exist).
+        RegistryError: the name or version is malformed.
+    """
+    _check_name(name)
+    versions = list_versions(clients, name)
+    return _read_version(clients, name, version, versions), versions
+
+
+def _read_version(
+    clients: StorageClients, name: str, version: str | None, versions: list[AssetVersionInfo] | None
+) -> AssetVersion:
+    """Download ``version`` (the last of ``versions`` when None); ``versions`` is listed only if needed."""
     if version is None:
-        versions = list_versions(clients, name)
         if not versions:
             raise NotFoundError(f"there is no data asset named {name!r}", asset=name)
         version = versions[-1].version
@@ -217,7 +238,7 @@ def get_asset(clients: StorageClients, name: str, version: str | None = None) ->
     try:
         data = _container(clients).download_blob(_blob_name(name, version)).readall()
     except ResourceNotFoundError:
-        existing = [v.version for v in list_versions(clients, name)]
+        existing = [v.version for v in (versions if versions is not None else list_versions(clients, name))]
         detail = f"versions: {', '.join(existing)}" if existing else "there is no data asset by that name"
         raise NotFoundError(
             f"data asset {name!r} has no version {version!r} ({detail})", asset=name

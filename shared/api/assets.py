@@ -22,6 +22,5 @@ def get_asset(context: ApiContext, request: AssetRequest) -> tuple[AssetDetail, 
         RegistryError: the name or version is malformed.
     """
     version = None if request.version in (None, "", LATEST) else request.version
-    asset = registry.get_asset(context.clients, request.name, version)
-    versions = registry.list_versions(context.clients, request.name)
+    asset, versions = registry.get_asset_and_versions(context.clients, request.name, version)
     return AssetDetail.model_validate({**asset.model_dump(), "versions": versions}), 200
