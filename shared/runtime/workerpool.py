@@ -1,4 +1,7 @@
-"""The agent's worker processes: start, feed, time, kill and replace them.
+"""The agent's worker processes: start them, send them orders, kill them, and collect their events.
+
+What each worker is fed, when it is timed out and when it is replaced is decided by
+:class:`~shared.runtime.supervisor.Supervisor`, which owns the pool.
 
 Workers are forked by a *fork server* (``multiprocessing``'s ``forkserver``) that imported the heavy
 modules once — pandas, the Azure SDKs, the data readers, the worker itself — so starting a worker, or
