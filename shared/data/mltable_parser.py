@@ -99,7 +99,7 @@ def _parse_paths(document: CommentedMap, source: str) -> list[MLTablePath]:
         )
     paths: list[MLTablePath] = []
     for position, entry in enumerate(raw):
-        where = _item_where(source, raw, position)
+        where = _where(source, raw, position)
         if not isinstance(entry, CommentedMap) or len(entry) != 1:
             raise MLTableError(
                 f"{where}: each path must have exactly one of file, folder or pattern", path=source
@@ -123,7 +123,7 @@ def _parse_transformations(document: CommentedMap, source: str) -> list[Any]:
     steps: list[Any] = []
     reads = 0
     for position, entry in enumerate(raw):
-        where = _item_where(source, raw, position)
+        where = _where(source, raw, position)
         name, arguments = _split_step(entry, where, source)
         if name in _REFUSED:
             raise MLTableError(
@@ -258,17 +258,10 @@ def _explain(exc: Exception) -> str:
     return str(exc)
 
 
-def _where(source: str, mapping: CommentedMap, key: str) -> str:
+def _where(source: str, node: CommentedMap | CommentedSeq, key: str | int) -> str:
+    """``source:line`` of ``node``'s entry ``key`` (a mapping key or a list position), else of ``node``."""
     try:
-        line = mapping.lc.key(key)[0] + 1
+        line = (node.lc.key(key) if isinstance(node, CommentedMap) else node.lc.item(key))[0] + 1
     except (KeyError, TypeError, AttributeError):
-        line = mapping.lc.line + 1
-    return f"{source}:{line}"
-
-
-def _item_where(source: str, sequence: CommentedSeq, position: int) -> str:
-    try:
-        line = sequence.lc.item(position)[0] + 1
-    except (KeyError, TypeError, AttributeError):
-        line = sequence.lc.line + 1
+        line = node.lc.line + 1
     return f"{source}:{line}"
